@@ -1,0 +1,405 @@
+//! Decode: file bytes in, page rasters out, one page at a time so memory is
+//! bounded by the page being decoded, not by the file. Reads TIFF
+//! (incl. multi-page and CCITT G4), PNG and JPEG. Every limit is explicit.
+
+use crate::error::StageError;
+use crate::page::{ColorMode, PageImage};
+use image::{DynamicImage, GrayImage, ImageReader};
+use serde::{Deserialize, Serialize};
+use std::io::Cursor;
+use tiff::decoder::{Decoder as TiffDecoder, DecodingResult};
+use tiff::tags::Tag;
+
+/// Decoder limits (`[decode]` in folio.toml). A file over a limit is
+/// quarantined with the limit's name, never half-read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DecodeLimits {
+    /// Largest input file, bytes.
+    pub max_file_bytes: u64,
+    /// Most pages in one file.
+    pub max_pages: u64,
+    /// Most pixels in one page (width × height).
+    pub max_pixels: u64,
+    /// Longest side of one page, pixels.
+    pub max_side: u64,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 512 * 1024 * 1024,
+            max_pages: 2_000,
+            // A0 at 600 dpi is ~ 28,000 × 19,900; an A3 colour page at
+            // 600 dpi is ~ 70 MP. 200 MP leaves room and stops bombs.
+            max_pixels: 200_000_000,
+            max_side: 40_000,
+        }
+    }
+}
+
+/// File formats Folio reads, told by their magic bytes, never the name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Tiff,
+    Png,
+    Jpeg,
+}
+
+impl Format {
+    /// Tells the format from the first bytes of a file.
+    pub fn sniff(bytes: &[u8]) -> Result<Format, StageError> {
+        match bytes {
+            [0x49, 0x49, 0x2A, 0x00, ..] | [0x4D, 0x4D, 0x00, 0x2A, ..] => Ok(Format::Tiff),
+            [0x89, b'P', b'N', b'G', ..] => Ok(Format::Png),
+            [0xFF, 0xD8, 0xFF, ..] => Ok(Format::Jpeg),
+            [b'%', b'P', b'D', b'F', ..] => Err(StageError::UnsupportedFormat(
+                ": PDF input is not read yet; export the scan as TIFF".into(),
+            )),
+            [] => Err(StageError::UnsupportedFormat(": the file is empty".into())),
+            _ => Err(StageError::UnsupportedFormat(String::new())),
+        }
+    }
+
+    /// Lower-case extension for derived names.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Tiff => "tif",
+            Format::Png => "png",
+            Format::Jpeg => "jpg",
+        }
+    }
+}
+
+/// Pages of one file, decoded lazily in order. Construct with [`pages`].
+/// After the first error the iterator ends: a broken page means the file
+/// goes to quarantine whole, so nothing after it is guessed at.
+pub struct Pages<'a> {
+    source: Source<'a>,
+    limits: DecodeLimits,
+    next_index: usize,
+    done: bool,
+}
+
+enum Source<'a> {
+    Tiff(Box<TiffDecoder<Cursor<&'a [u8]>>>),
+    Single(&'a [u8], Format),
+}
+
+/// Opens a file's bytes for page-by-page decoding. Fails only when the
+/// file as a whole is unreadable (format, size, header).
+pub fn pages<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Pages<'a>, StageError> {
+    check_limit(0, "file size", "max_file_bytes", bytes.len() as u64, limits.max_file_bytes)?;
+    let format = Format::sniff(bytes)?;
+    let source = match format {
+        Format::Tiff => {
+            let mut tiff_limits = tiff::decoder::Limits::default();
+            let cap = usize::try_from(limits.max_pixels.saturating_mul(8)).unwrap_or(usize::MAX);
+            tiff_limits.decoding_buffer_size = cap;
+            tiff_limits.intermediate_buffer_size = cap;
+            let dec = TiffDecoder::new(Cursor::new(bytes))
+                .map_err(|e| corrupt(0, e))?
+                .with_limits(tiff_limits);
+            Source::Tiff(Box::new(dec))
+        }
+        other => Source::Single(bytes, other),
+    };
+    Ok(Pages { source, limits: limits.clone(), next_index: 0, done: false })
+}
+
+/// Decodes every page of a file at once; for tests and small files. The
+/// pipeline uses [`pages`] to keep memory bounded.
+pub fn decode_all(bytes: &[u8], limits: &DecodeLimits) -> Result<Vec<PageImage>, StageError> {
+    pages(bytes, limits)?.collect()
+}
+
+impl Iterator for Pages<'_> {
+    type Item = Result<PageImage, StageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        let result = match &mut self.source {
+            Source::Single(bytes, format) => {
+                self.done = true;
+                decode_single(bytes, *format, &self.limits)
+            }
+            Source::Tiff(dec) => {
+                let result = if index == 0 { Ok(()) } else { advance_tiff(dec, index, &self.limits) };
+                let result = result.and_then(|()| decode_tiff_page(dec, index, &self.limits));
+                if result.is_err() || !dec.more_images() {
+                    self.done = true;
+                }
+                result
+            }
+        };
+        if result.is_err() {
+            self.done = true;
+        }
+        Some(result)
+    }
+}
+
+fn advance_tiff(
+    dec: &mut TiffDecoder<Cursor<&[u8]>>,
+    index: usize,
+    limits: &DecodeLimits,
+) -> Result<(), StageError> {
+    check_limit(index, "page count", "max_pages", index as u64 + 1, limits.max_pages)?;
+    dec.next_image().map_err(|e| corrupt(index, e))
+}
+
+fn decode_tiff_page(
+    dec: &mut TiffDecoder<Cursor<&[u8]>>,
+    index: usize,
+    limits: &DecodeLimits,
+) -> Result<PageImage, StageError> {
+    let (w, h) = dec.dimensions().map_err(|e| corrupt(index, e))?;
+    check_size(index, w, h, limits)?;
+    let color_type = dec.colortype().map_err(|e| corrupt(index, e))?;
+    let dpi = tiff_dpi(dec);
+    let data = dec.read_image().map_err(|e| corrupt(index, e))?;
+    let (gray, color) = tiff_to_gray(data, color_type, w, h)
+        .ok_or_else(|| StageError::Corrupt {
+            page: index,
+            reason: format!("unsupported TIFF pixel layout {color_type:?}"),
+        })?;
+    Ok(PageImage::new(gray, color, dpi))
+}
+
+fn tiff_dpi(dec: &mut TiffDecoder<Cursor<&[u8]>>) -> Option<f32> {
+    let value = dec.get_tag(Tag::XResolution).ok()?;
+    let x = match value {
+        tiff::decoder::ifd::Value::Rational(n, d) if d != 0 => n as f32 / d as f32,
+        other => other.into_f32().ok()?,
+    };
+    // ResolutionUnit: 1 none, 2 inch (default), 3 centimetre.
+    let unit = dec.get_tag_unsigned::<u16>(Tag::ResolutionUnit).unwrap_or(2);
+    match unit {
+        3 => Some(x * 2.54),
+        2 => Some(x),
+        _ => None,
+    }
+    .filter(|d| d.is_finite() && *d > 0.0)
+}
+
+fn tiff_to_gray(
+    data: DecodingResult,
+    color_type: tiff::ColorType,
+    w: u32,
+    h: u32,
+) -> Option<(GrayImage, ColorMode)> {
+    use tiff::ColorType as C;
+    // The tiff crate already turns WhiteIsZero data into BlackIsZero.
+    let buf = match data {
+        DecodingResult::U8(b) => b,
+        DecodingResult::U16(b) => {
+            // Keep the high byte: 16-bit scans are rare and 8 bits is what
+            // every later stage reads.
+            let channels = match color_type {
+                C::Gray(_) => 1,
+                C::RGB(_) => 3,
+                C::RGBA(_) => 4,
+                _ => return None,
+            };
+            let img = b.iter().map(|v| (v >> 8) as u8).collect::<Vec<u8>>();
+            return raw_to_gray(img, channels, w, h);
+        }
+        _ => return None,
+    };
+    match color_type {
+        C::Gray(1) => {
+            let stride = (w as usize).div_ceil(8);
+            if buf.len() < stride * h as usize {
+                return None;
+            }
+            let mut out = GrayImage::new(w, h);
+            for (y, row) in out.rows_mut().enumerate() {
+                let src = &buf[y * stride..(y + 1) * stride];
+                for (x, px) in row.enumerate() {
+                    let bit = (src[x / 8] >> (7 - (x % 8))) & 1;
+                    px.0[0] = if bit == 1 { 255 } else { 0 };
+                }
+            }
+            Some((out, ColorMode::Bilevel))
+        }
+        C::Gray(8) => raw_to_gray(buf, 1, w, h),
+        C::GrayA(8) => raw_to_gray(buf, 2, w, h),
+        C::RGB(8) => raw_to_gray(buf, 3, w, h),
+        C::RGBA(8) => raw_to_gray(buf, 4, w, h),
+        C::CMYK(8) => {
+            let rgb: Vec<u8> = buf
+                .chunks_exact(4)
+                .flat_map(|p| {
+                    let k = 255 - p[3] as u16;
+                    [p[0], p[1], p[2]].map(|c| ((255 - c as u16) * k / 255) as u8)
+                })
+                .collect();
+            raw_to_gray(rgb, 3, w, h)
+        }
+        _ => None,
+    }
+}
+
+fn raw_to_gray(buf: Vec<u8>, channels: usize, w: u32, h: u32) -> Option<(GrayImage, ColorMode)> {
+    let n = w as usize * h as usize;
+    if buf.len() < n * channels {
+        return None;
+    }
+    let (img, mode) = match channels {
+        1 => (DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, buf)?), ColorMode::Gray),
+        2 => (DynamicImage::ImageLumaA8(image::GrayAlphaImage::from_raw(w, h, buf)?), ColorMode::Gray),
+        3 => (DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, buf)?), ColorMode::Color),
+        4 => (DynamicImage::ImageRgba8(image::RgbaImage::from_raw(w, h, buf)?), ColorMode::Color),
+        _ => return None,
+    };
+    let gray = img.to_luma8();
+    let mode = if mode == ColorMode::Gray && is_bilevel(&gray) { ColorMode::Bilevel } else { mode };
+    Some((gray, mode))
+}
+
+fn is_bilevel(gray: &GrayImage) -> bool {
+    gray.as_raw().iter().all(|&v| v == 0 || v == 255)
+}
+
+fn decode_single(bytes: &[u8], format: Format, limits: &DecodeLimits) -> Result<PageImage, StageError> {
+    let mut reader = ImageReader::new(Cursor::new(bytes));
+    reader.set_format(match format {
+        Format::Png => image::ImageFormat::Png,
+        Format::Jpeg => image::ImageFormat::Jpeg,
+        Format::Tiff => image::ImageFormat::Tiff,
+    });
+    let (w, h) = reader.into_dimensions().map_err(|e| corrupt(0, e))?;
+    check_size(0, w, h, limits)?;
+    let mut reader = ImageReader::with_format(
+        Cursor::new(bytes),
+        match format {
+            Format::Png => image::ImageFormat::Png,
+            Format::Jpeg => image::ImageFormat::Jpeg,
+            Format::Tiff => image::ImageFormat::Tiff,
+        },
+    );
+    let mut img_limits = image::Limits::default();
+    img_limits.max_image_width = Some(limits.max_side.min(u32::MAX as u64) as u32);
+    img_limits.max_image_height = Some(limits.max_side.min(u32::MAX as u64) as u32);
+    img_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8));
+    reader.limits(img_limits);
+    let img = reader.decode().map_err(|e| corrupt(0, e))?;
+    let color = if img.color().has_color() { ColorMode::Color } else { ColorMode::Gray };
+    let gray = img.to_luma8();
+    let color = if color == ColorMode::Gray && is_bilevel(&gray) { ColorMode::Bilevel } else { color };
+    let dpi = match format {
+        Format::Png => png_dpi(bytes),
+        Format::Jpeg => jpeg_dpi(bytes),
+        Format::Tiff => None,
+    };
+    Ok(PageImage::new(gray, color, dpi))
+}
+
+/// Resolution from a PNG's `pHYs` chunk (pixels per metre).
+fn png_dpi(bytes: &[u8]) -> Option<f32> {
+    let mut pos = 8;
+    while pos + 8 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().ok()?) as usize;
+        let kind = &bytes[pos + 4..pos + 8];
+        if kind == b"IDAT" {
+            return None;
+        }
+        if kind == b"pHYs" && len >= 9 {
+            let body = bytes.get(pos + 8..pos + 17)?;
+            let ppm = u32::from_be_bytes(body[0..4].try_into().ok()?);
+            return (body[8] == 1 && ppm > 0).then(|| ppm as f32 * 0.0254);
+        }
+        pos = pos.checked_add(12 + len)?;
+    }
+    None
+}
+
+/// Resolution from a JPEG's JFIF APP0 segment.
+fn jpeg_dpi(bytes: &[u8]) -> Option<f32> {
+    let seg = bytes.get(2..20)?;
+    if seg[0] != 0xFF || seg[1] != 0xE0 || &seg[4..9] != b"JFIF\0" {
+        return None;
+    }
+    let units = seg[11];
+    let x = u16::from_be_bytes([seg[12], seg[13]]) as f32;
+    match units {
+        1 if x > 1.0 => Some(x),
+        2 if x > 1.0 => Some(x * 2.54),
+        _ => None,
+    }
+}
+
+fn check_size(page: usize, w: u32, h: u32, limits: &DecodeLimits) -> Result<(), StageError> {
+    check_limit(page, "page side (pixels)", "max_side", w.max(h) as u64, limits.max_side)?;
+    check_limit(page, "page pixels", "max_pixels", w as u64 * h as u64, limits.max_pixels)?;
+    if w == 0 || h == 0 {
+        return Err(StageError::Corrupt { page, reason: "the page has no pixels".into() });
+    }
+    Ok(())
+}
+
+fn check_limit(page: usize, what: &'static str, key: &'static str, actual: u64, limit: u64) -> Result<(), StageError> {
+    if actual > limit {
+        return Err(StageError::LimitExceeded { page, what, key, actual, limit });
+    }
+    Ok(())
+}
+
+fn corrupt(page: usize, e: impl std::fmt::Display) -> StageError {
+    StageError::Corrupt { page, reason: e.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(path: &str) -> Vec<u8> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(path);
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    #[test]
+    fn g4_tiff_decodes_black_text_on_white_with_dpi() {
+        let pages = decode_all(&shared("tesseract-test/8087_054.3B.tif"), &DecodeLimits::default()).unwrap();
+        assert_eq!(pages.len(), 1);
+        let p = &pages[0];
+        assert_eq!(p.color, ColorMode::Bilevel);
+        assert_eq!(p.dpi.map(|d| d.round()), Some(300.0));
+        let white = p.gray.as_raw().iter().filter(|&&v| v == 255).count();
+        let frac = white as f64 / p.gray.as_raw().len() as f64;
+        assert!(frac > 0.8, "page should be mostly white paper, got {frac}");
+    }
+
+    #[test]
+    fn png_and_jpeg_decode() {
+        let png = decode_all(&shared("tesseract-test/phototest-rotated-180.png"), &DecodeLimits::default()).unwrap();
+        assert_eq!(png.len(), 1);
+        let jpg = decode_all(&shared("forms-zh/form_001.jpg"), &DecodeLimits::default()).unwrap();
+        assert_eq!(jpg.len(), 1);
+        assert!(jpg[0].gray.width() > 1000);
+    }
+
+    #[test]
+    fn pixel_limit_is_enforced_with_its_key() {
+        let limits = DecodeLimits { max_pixels: 1000, ..DecodeLimits::default() };
+        let err = decode_all(&shared("tesseract-test/phototest.tif"), &limits).unwrap_err();
+        assert!(err.to_string().contains("max_pixels"), "{err}");
+    }
+
+    #[test]
+    fn truncated_and_foreign_bytes_are_errors_not_panics() {
+        let bytes = shared("tesseract-test/8087_054.3B.tif");
+        for cut in [0, 3, 8, 100, bytes.len() / 2] {
+            assert!(decode_all(&bytes[..cut], &DecodeLimits::default()).is_err(), "cut at {cut}");
+        }
+        let err = decode_all(b"hello, not an image", &DecodeLimits::default()).unwrap_err();
+        assert!(matches!(err, StageError::UnsupportedFormat(_)));
+        let png = shared("tesseract-test/phototest-rotated-180.png");
+        assert!(decode_all(&png[..png.len() / 3], &DecodeLimits::default()).is_err());
+    }
+}

@@ -1,0 +1,32 @@
+//! Typed errors of the pure stages. Every error names what failed so the
+//! pipeline can quarantine the file or record the page, never panic.
+
+use thiserror::Error;
+
+/// Why a stage could not produce its result for one input.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StageError {
+    /// The bytes are not an image format Folio reads.
+    #[error("not a supported image format (PNG, JPEG, TIFF){0}")]
+    UnsupportedFormat(String),
+    /// The file is of a known format but its bytes are broken.
+    #[error("page {page}: cannot decode: {reason}")]
+    Corrupt { page: usize, reason: String },
+    /// A configured decoder limit was exceeded; raising the limit in
+    /// `folio.toml` `[decode]` lets the file through.
+    #[error("page {page}: {what} {actual} exceeds the limit {limit} (raise [decode].{key} in folio.toml)")]
+    LimitExceeded {
+        page: usize,
+        what: &'static str,
+        key: &'static str,
+        actual: u64,
+        limit: u64,
+    },
+    /// The OCR engine could not be started or failed on a page.
+    #[error("OCR engine: {0}")]
+    Ocr(String),
+    /// A stage's own invariant failed on this input (message says which).
+    #[error("{stage}: {reason}")]
+    Invalid { stage: &'static str, reason: String },
+}

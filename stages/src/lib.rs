@@ -1,0 +1,20 @@
+//! Folio's pure page stages. Each module is one stage: image or bytes in,
+//! a typed result out; no database, no async, no global state. The
+//! `folio` pipeline crate orchestrates them.
+
+pub mod bagit;
+pub mod blank;
+pub mod crop;
+pub mod decode;
+pub mod deskew;
+pub mod error;
+pub mod extract;
+pub mod orient;
+pub mod page;
+pub mod prepare;
+pub mod quality;
+pub mod recognize;
+pub mod rescan;
+
+pub use error::StageError;
+pub use page::{BBox, ColorMode, PageImage, Word};

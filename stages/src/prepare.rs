@@ -1,0 +1,77 @@
+//! The image stage as one call: orientation, deskew, crop, blank flag, QC
+//! and fingerprint, in that order, over one page. The original raster is
+//! never changed; the derived raster is what OCR and the package get.
+
+use crate::blank::{self, BlankOptions, BlankVerdict};
+use crate::crop::{self, CropOptions};
+use crate::deskew::{self, DeskewOptions, Skew};
+use crate::orient::{self, OrientOptions, Orientation};
+use crate::page::{BBox, PageImage};
+use crate::quality::{self, QcVerdict, QualityOptions};
+use crate::rescan::{self, PageHash};
+use image::GrayImage;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Settings of every image step, one table each in folio.toml.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageOptions {
+    pub orient: OrientOptions,
+    pub deskew: DeskewOptions,
+    pub crop: CropOptions,
+    pub blank: BlankOptions,
+    pub quality: QualityOptions,
+}
+
+/// What the image stage found on one page; stored and reported as is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageReport {
+    pub orientation: Orientation,
+    pub skew: Skew,
+    pub crop: Option<BBox>,
+    pub blank: BlankVerdict,
+    pub qc: QcVerdict,
+    pub hash: PageHash,
+    /// Wall time of the whole image stage on this page, milliseconds.
+    pub ms: f64,
+}
+
+/// A page after the image stage: the derived raster plus the report.
+#[derive(Debug, Clone)]
+pub struct PreparedPage {
+    pub image: GrayImage,
+    pub report: ImageReport,
+}
+
+/// Runs the image stage over one page.
+pub fn prepare(page: &PageImage, opts: &ImageOptions) -> PreparedPage {
+    let start = Instant::now();
+    let dpi = page.dpi_or_default();
+    let orientation = orient::detect_orientation(&page.gray, &opts.orient);
+    let upright = orient::turn_upright(&page.gray, orientation.degrees);
+    let skew = deskew::find_skew(&upright, &opts.deskew);
+    let level = if skew.angle_deg.abs() >= opts.deskew.min_correct_deg {
+        deskew::rotate(&upright, skew.angle_deg)
+    } else {
+        upright
+    };
+    let crop_box = crop::find_paper(&level, dpi, &opts.crop);
+    let image = match &crop_box {
+        Some(b) => crop::crop(&level, b),
+        None => level,
+    };
+    let blank = blank::detect_blank(&image, dpi, &opts.blank);
+    let qc = quality::check_quality(page, &opts.quality);
+    let hash = rescan::fingerprint(&image);
+    let report = ImageReport {
+        orientation,
+        skew,
+        crop: crop_box,
+        blank,
+        qc,
+        hash,
+        ms: start.elapsed().as_secs_f64() * 1000.0,
+    };
+    PreparedPage { image, report }
+}

@@ -1,0 +1,165 @@
+//! Recognize: a prepared page in, words with boxes and confidences out.
+//! The `Recognizer` trait keeps the engine swappable; `TesseractEngine` is
+//! the real one. One engine per worker thread, reused across pages.
+
+use crate::error::StageError;
+use crate::page::{BBox, Word};
+use image::GrayImage;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tesseract::Tesseract;
+
+/// OCR settings (`[ocr]` in folio.toml; a class may override languages).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OcrOptions {
+    /// Tesseract language string, e.g. `eng+chi_sim`.
+    pub languages: String,
+    /// Folder holding `*.traineddata`; `None` uses Tesseract's default.
+    pub datapath: Option<String>,
+    /// Extra Tesseract variables, set once per engine.
+    pub variables: BTreeMap<String, String>,
+}
+
+impl Default for OcrOptions {
+    fn default() -> Self {
+        Self { languages: "eng".into(), datapath: None, variables: BTreeMap::new() }
+    }
+}
+
+/// What OCR found on one page.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OcrPage {
+    /// Plain text in reading order, lines as on the page.
+    pub text: String,
+    /// Every word with its box and confidence.
+    pub words: Vec<Word>,
+    /// Mean word confidence, 0–100 (0 when no words).
+    pub mean_confidence: f32,
+}
+
+/// An OCR engine that reads one page at a time.
+pub trait Recognizer {
+    /// Reads the page; `dpi` tells the engine the scale of the text.
+    fn recognize(&mut self, image: &GrayImage, dpi: u32) -> Result<OcrPage, StageError>;
+}
+
+/// Tesseract through the `tesseract` crate; created once per worker.
+pub struct TesseractEngine {
+    api: Option<Tesseract>,
+    options: OcrOptions,
+}
+
+impl TesseractEngine {
+    /// Starts an engine (loads the language models: ~100 ms and their
+    /// memory, which is why workers keep theirs).
+    pub fn new(options: &OcrOptions) -> Result<Self, StageError> {
+        let api = Self::start(options)?;
+        Ok(Self { api: Some(api), options: options.clone() })
+    }
+
+    fn start(options: &OcrOptions) -> Result<Tesseract, StageError> {
+        let mut api = Tesseract::new(options.datapath.as_deref(), Some(&options.languages)).map_err(|e| {
+            StageError::Ocr(format!(
+                "cannot start Tesseract with languages '{}': {e} (are the traineddata files installed?)",
+                options.languages
+            ))
+        })?;
+        for (name, value) in &options.variables {
+            api = api
+                .set_variable(name, value)
+                .map_err(|e| StageError::Ocr(format!("variable {name}={value}: {e}")))?;
+        }
+        Ok(api)
+    }
+
+    fn run(api: Tesseract, image: &GrayImage, dpi: u32) -> Result<(Tesseract, OcrPage), StageError> {
+        let (w, h) = image.dimensions();
+        let mut api = api
+            .set_frame(image.as_raw(), w as i32, h as i32, 1, w as i32)
+            .map_err(|e| StageError::Ocr(e.to_string()))?
+            .set_source_resolution(dpi as i32)
+            .recognize()
+            .map_err(|e| StageError::Ocr(e.to_string()))?;
+        let tsv = api.get_tsv_text(0).map_err(|e| StageError::Ocr(e.to_string()))?;
+        let text = api.get_text().map_err(|e| StageError::Ocr(e.to_string()))?;
+        let words = parse_tsv(&tsv);
+        let mean_confidence = if words.is_empty() {
+            0.0
+        } else {
+            words.iter().map(|w| w.confidence).sum::<f32>() / words.len() as f32
+        };
+        Ok((api, OcrPage { text: text.trim_end().to_string(), words, mean_confidence }))
+    }
+}
+
+impl Recognizer for TesseractEngine {
+    fn recognize(&mut self, image: &GrayImage, dpi: u32) -> Result<OcrPage, StageError> {
+        let api = match self.api.take() {
+            Some(api) => api,
+            None => Self::start(&self.options)?,
+        };
+        // The crate's builder consumes the engine; on error it is gone and
+        // the next page starts a fresh one.
+        let (api, page) = Self::run(api, image, dpi)?;
+        self.api = Some(api);
+        Ok(page)
+    }
+}
+
+/// Parses Tesseract's TSV output into words (level 5 rows).
+pub fn parse_tsv(tsv: &str) -> Vec<Word> {
+    tsv.lines()
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            if cols.len() < 12 || cols[0] != "5" {
+                return None;
+            }
+            let num = |i: usize| cols[i].trim().parse::<i64>().ok();
+            let text = cols[11].trim();
+            if text.is_empty() {
+                return None;
+            }
+            let (left, top, width, height) = (num(6)?, num(7)?, num(8)?, num(9)?);
+            let confidence = cols[10].trim().parse::<f32>().ok()?.clamp(0.0, 100.0);
+            let to_u32 = |v: i64| v.clamp(0, u32::MAX as i64) as u32;
+            Some(Word {
+                text: text.to_string(),
+                bbox: BBox {
+                    x0: to_u32(left),
+                    y0: to_u32(top),
+                    x1: to_u32(left + width),
+                    y1: to_u32(top + height),
+                },
+                confidence,
+                line: (to_u32(num(2)?), to_u32(num(3)?), to_u32(num(4)?)),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsv_words_keep_box_confidence_and_line() {
+        let tsv = "1\t1\t0\t0\t0\t0\t0\t0\t100\t100\t-1\t\n\
+                   5\t1\t1\t1\t2\t1\t10\t20\t30\t15\t91.5\tPolicy\n\
+                   5\t1\t1\t1\t2\t2\t45\t20\t20\t15\t88\tNo.\n\
+                   5\t1\t1\t1\t2\t3\t70\t20\t5\t15\t95\t \n";
+        let words = parse_tsv(tsv);
+        assert_eq!(words.len(), 2);
+        assert_eq!(words[0].text, "Policy");
+        assert_eq!(words[0].bbox, BBox { x0: 10, y0: 20, x1: 40, y1: 35 });
+        assert_eq!(words[1].confidence, 88.0);
+        assert_eq!(words[1].line, (1, 1, 2));
+    }
+
+    #[test]
+    fn missing_language_is_a_clear_error() {
+        let opts = OcrOptions { languages: "xx_not_a_language".into(), ..OcrOptions::default() };
+        let err = TesseractEngine::new(&opts).err().expect("must fail");
+        assert!(err.to_string().contains("xx_not_a_language"), "{err}");
+    }
+}
