@@ -312,7 +312,8 @@ fn png_dpi(bytes: &[u8]) -> Option<f32> {
         if kind == b"pHYs" && len >= 9 {
             let body = bytes.get(pos + 8..pos + 17)?;
             let ppm = u32::from_be_bytes(body[0..4].try_into().ok()?);
-            return (body[8] == 1 && ppm > 0).then(|| ppm as f32 * 0.0254);
+            // Pixels per metre rarely give a whole dpi (7874 → 199.9996): round.
+            return (body[8] == 1 && ppm > 0).then(|| (ppm as f32 * 0.0254).round());
         }
         pos = pos.checked_add(12 + len)?;
     }

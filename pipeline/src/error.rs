@@ -1,0 +1,69 @@
+//! Folio's errors and the one table that maps them to exit codes, so
+//! scripts driving `folio` can tell "fix the config" from "look at the
+//! quarantine" from "the database is down".
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Exit codes of the `folio` binary. Stable: scripts depend on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    /// Everything done (documents packaged or waiting for keying).
+    Ok = 0,
+    /// An unexpected internal error.
+    Internal = 1,
+    /// Bad command line or configuration.
+    Usage = 2,
+    /// The input folder or file cannot be read.
+    Input = 3,
+    /// The batch finished, but files were quarantined or pages failed.
+    Attention = 4,
+    /// The database cannot be reached or refused a write.
+    Store = 5,
+    /// The output folder cannot be written.
+    Output = 6,
+}
+
+/// Why a Folio command failed as a whole.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum FolioError {
+    #[error("configuration {file}: {reason}")]
+    Config { file: PathBuf, reason: String },
+    #[error("unknown document class '{name}' (known: {known})")]
+    UnknownClass { name: String, known: String },
+    #[error("input {path}: {reason}")]
+    Input { path: PathBuf, reason: String },
+    #[error("output {path}: {reason}")]
+    Output { path: PathBuf, reason: String },
+    #[error("database {url}: {reason}")]
+    Store { url: String, reason: String },
+    #[error("batch {batch}: cannot go from {from} to {to}")]
+    IllegalTransition { batch: String, from: String, to: String },
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl FolioError {
+    /// The exit code this error ends the process with.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            FolioError::Config { .. } | FolioError::UnknownClass { .. } => ExitCode::Usage,
+            FolioError::Input { .. } => ExitCode::Input,
+            FolioError::Output { .. } => ExitCode::Output,
+            FolioError::Store { .. } => ExitCode::Store,
+            FolioError::IllegalTransition { .. } | FolioError::Internal(_) => ExitCode::Internal,
+        }
+    }
+
+    /// Wraps an I/O error on an output path.
+    pub fn output(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
+        FolioError::Output { path: path.into(), reason: e.to_string() }
+    }
+
+    /// Wraps an I/O error on an input path.
+    pub fn input(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
+        FolioError::Input { path: path.into(), reason: e.to_string() }
+    }
+}

@@ -1,0 +1,292 @@
+//! Settings: `folio.toml` and the class files, read once, validated, and
+//! turned into `Settings`. Later code takes only `&Settings`, so every
+//! config error surfaces at start-up with the file that caused it.
+
+use folio_stages::decode::DecodeLimits;
+use folio_stages::extract::{FieldSet, FieldSpec};
+use folio_stages::prepare::ImageOptions;
+use folio_stages::recognize::OcrOptions;
+use folio_stages::rescan::RescanOptions;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::FolioError;
+
+/// `folio.toml` as written; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    /// Folio's own data folder (SQLite file, logs); relative to the file.
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH?mode=rwc` or `postgres://…`; FOLIO_DATABASE_URL wins.
+    pub database_url: Option<String>,
+    /// Folder of class files; relative to the file.
+    pub classes_dir: Option<PathBuf>,
+    /// Class used when `--class` is not given.
+    pub default_class: Option<String>,
+    /// OCR workers; 0 = one per core.
+    pub workers: usize,
+    /// Name written to each package's bag-info `Source-Organization`.
+    pub organization: Option<String>,
+    pub ocr: OcrOptions,
+    pub decode: DecodeLimits,
+    pub image: ImageOptions,
+    pub rescan: RescanOptions,
+}
+
+/// How a batch's pages are cut into documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Split {
+    /// Each input file is one document (a multi-page TIFF is one document).
+    File,
+    /// Every `pages_per_document` pages make one document.
+    Pages,
+    /// The whole batch is one document.
+    Batch,
+    /// Barcode / patch-code separator sheets (not available yet).
+    Separator,
+}
+
+/// A class file (`config/classes/NAME.toml`) as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClass {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Overrides `[ocr].languages` for this class.
+    pub languages: Option<String>,
+    /// Fields below this confidence (0..1) go to keying.
+    #[serde(default = "default_threshold")]
+    pub confidence_threshold: f32,
+    #[serde(default = "default_split")]
+    pub split: Split,
+    pub pages_per_document: Option<u32>,
+    #[serde(default)]
+    pub fields: Vec<FieldSpec>,
+}
+
+fn default_threshold() -> f32 {
+    0.85
+}
+fn default_split() -> Split {
+    Split::File
+}
+
+/// A validated document class.
+#[derive(Debug, Clone)]
+pub struct DocClass {
+    pub name: String,
+    pub languages: String,
+    pub confidence_threshold: f32,
+    pub split: Split,
+    /// Pages per document when `split = "pages"`.
+    pub pages_per_document: u32,
+    pub fields: FieldSet,
+    pub field_names: Vec<String>,
+}
+
+/// Everything a command needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub workers: usize,
+    pub organization: String,
+    pub ocr: OcrOptions,
+    pub decode: DecodeLimits,
+    pub image: ImageOptions,
+    pub rescan: RescanOptions,
+    pub classes: BTreeMap<String, DocClass>,
+    pub default_class: String,
+    /// The file the settings came from, for messages.
+    pub source: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Loads settings: `path` if given, else `FOLIO_CONFIG`, else
+    /// `config/folio.toml` under the current folder if present, else the
+    /// built-in defaults (one class, `general`, with no fields).
+    pub fn load(path: Option<&Path>) -> Result<Settings, FolioError> {
+        let chosen = path
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("FOLIO_CONFIG").map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from("config/folio.toml")).filter(|p| p.is_file()));
+        match chosen {
+            Some(file) => {
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| FolioError::Config { file: file.clone(), reason: e.to_string() })?;
+                let raw: RawConfig = toml::from_str(&text)
+                    .map_err(|e| FolioError::Config { file: file.clone(), reason: e.to_string() })?;
+                let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+                Self::from_raw(raw, &base, Some(file))
+            }
+            None => Self::from_raw(RawConfig::default(), Path::new("."), None),
+        }
+    }
+
+    /// Validates a raw config whose relative paths are under `base`.
+    pub fn from_raw(raw: RawConfig, base: &Path, source: Option<PathBuf>) -> Result<Settings, FolioError> {
+        let cfg_err = |reason: String| FolioError::Config { file: source.clone().unwrap_or_default(), reason };
+        let data_dir = match std::env::var_os("FOLIO_DATA_DIR") {
+            Some(d) => PathBuf::from(d),
+            None => raw.data_dir.map(|d| base.join(d)).unwrap_or_else(default_data_dir),
+        };
+        let database_url = match std::env::var("FOLIO_DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() => url,
+            _ => raw.database_url.filter(|u| !u.trim().is_empty()).unwrap_or_else(|| {
+                format!("sqlite://{}?mode=rwc", data_dir.join("folio.db").display())
+            }),
+        };
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres:") || database_url.starts_with("postgresql:")) {
+            return Err(cfg_err(format!(
+                "database URL must start with sqlite: or postgres: (got {})",
+                redact(&database_url)
+            )));
+        }
+        let mut classes = BTreeMap::new();
+        if let Some(dir) = raw.classes_dir.map(|d| base.join(d)) {
+            let entries = std::fs::read_dir(&dir).map_err(|e| cfg_err(format!("classes_dir {}: {e}", dir.display())))?;
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            files.sort();
+            for file in files {
+                let class = load_class(&file, &raw.ocr.languages)?;
+                classes.insert(class.name.clone(), class);
+            }
+        }
+        if classes.is_empty() {
+            let general = RawClass {
+                name: "general".into(),
+                description: "Any pages; no index fields.".into(),
+                languages: None,
+                confidence_threshold: default_threshold(),
+                split: Split::File,
+                pages_per_document: None,
+                fields: Vec::new(),
+            };
+            let class = validate_class(general, &raw.ocr.languages, Path::new("(built-in)"))?;
+            classes.insert(class.name.clone(), class);
+        }
+        let default_class = raw.default_class.unwrap_or_else(|| "general".into());
+        if !classes.contains_key(&default_class) {
+            return Err(cfg_err(format!(
+                "default_class '{default_class}' has no class file (known: {})",
+                classes.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let workers = if raw.workers == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        } else {
+            raw.workers
+        };
+        Ok(Settings {
+            data_dir,
+            database_url,
+            workers,
+            organization: raw.organization.unwrap_or_else(|| "Folio".into()),
+            ocr: raw.ocr,
+            decode: raw.decode,
+            image: raw.image,
+            rescan: raw.rescan,
+            classes,
+            default_class,
+            source,
+        })
+    }
+
+    /// The class named `name`, or the default one.
+    pub fn class(&self, name: Option<&str>) -> Result<&DocClass, FolioError> {
+        let name = name.unwrap_or(&self.default_class);
+        self.classes.get(name).ok_or_else(|| FolioError::UnknownClass {
+            name: name.to_string(),
+            known: self.classes.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+}
+
+fn load_class(file: &Path, default_languages: &str) -> Result<DocClass, FolioError> {
+    let err = |reason: String| FolioError::Config { file: file.to_path_buf(), reason };
+    let text = std::fs::read_to_string(file).map_err(|e| err(e.to_string()))?;
+    let raw: RawClass = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+    validate_class(raw, default_languages, file)
+}
+
+fn validate_class(raw: RawClass, default_languages: &str, file: &Path) -> Result<DocClass, FolioError> {
+    let err = |reason: String| FolioError::Config { file: file.to_path_buf(), reason };
+    if !(0.0..=1.0).contains(&raw.confidence_threshold) {
+        return Err(err(format!("confidence_threshold must be within 0..1, got {}", raw.confidence_threshold)));
+    }
+    let pages_per_document = match (raw.split, raw.pages_per_document) {
+        (Split::Pages, Some(n)) if n > 0 => n,
+        (Split::Pages, _) => return Err(err("split = \"pages\" needs pages_per_document ≥ 1".into())),
+        (Split::Separator, _) => {
+            return Err(err("split = \"separator\" (barcode/patch-code sheets) is not available yet".into()));
+        }
+        (_, _) => 0,
+    };
+    let fields = FieldSet::new(&raw.fields).map_err(|e| err(e.to_string()))?;
+    Ok(DocClass {
+        name: raw.name,
+        languages: raw.languages.unwrap_or_else(|| default_languages.to_string()),
+        confidence_threshold: raw.confidence_threshold,
+        split: raw.split,
+        pages_per_document,
+        fields,
+        field_names: raw.fields.iter().map(|f| f.name.clone()).collect(),
+    })
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("folio");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/share/folio"),
+        None => PathBuf::from(".folio"),
+    }
+}
+
+/// A database URL with any password replaced, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_classes_are_config_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("folio.toml");
+        std::fs::write(&cfg, "workerz = 3\n").unwrap();
+        let err = Settings::load(Some(&cfg)).unwrap_err();
+        assert!(err.to_string().contains("workerz"), "{err}");
+
+        std::fs::create_dir(dir.path().join("classes")).unwrap();
+        std::fs::write(&cfg, "classes_dir = \"classes\"\ndefault_class = \"a\"\n").unwrap();
+        std::fs::write(dir.path().join("classes/a.toml"), "name = \"a\"\nsplit = \"pages\"\n").unwrap();
+        let err = Settings::load(Some(&cfg)).unwrap_err();
+        assert!(err.to_string().contains("pages_per_document"), "{err}");
+    }
+}
