@@ -384,6 +384,7 @@ impl<'a> Finisher<'a> {
         self.rt.block_on(self.store.save_document(&record))?;
         let summary = DocSummary {
             id: plan.id.clone(),
+            seq: plan.seq,
             state,
             pages: pages.len(),
             path: dest,

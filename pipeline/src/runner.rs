@@ -41,6 +41,8 @@ pub struct RunOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct DocSummary {
     pub id: String,
+    /// Number of the document in its batch.
+    pub seq: i64,
     pub state: DocState,
     pub pages: usize,
     pub path: PathBuf,
@@ -166,6 +168,7 @@ pub fn run(rt: &Handle, store: &Store, settings: &Settings, opts: &RunOptions) -
         summary.pages_rescanned += stats.rescans;
         summary.documents.push(doc);
     }
+    summary.documents.sort_by_key(|d| d.seq);
     let all_docs = rt.block_on(store.documents(&batch.id))?;
     let waiting = all_docs.iter().filter(|d| d.state == DocState::AwaitingKeying.as_str()).count();
     let (to, why) = if waiting > 0 {

@@ -127,26 +127,43 @@ struct Line<'a> {
     spans: Vec<(usize, usize, &'a Word)>,
 }
 
+/// Groups words into visual rows: a word joins a row when its vertical
+/// centre lies within half a word height of the row's. Tesseract's own
+/// line numbers split a form's label cell from its value cell, so they are
+/// not used here.
 fn build_lines(page: usize, words: &[Word]) -> Vec<Line<'_>> {
     let mut sorted: Vec<&Word> = words.iter().collect();
-    sorted.sort_by_key(|w| (w.line, w.bbox.x0));
-    let mut lines: Vec<Line> = Vec::new();
-    let mut current: Option<(u32, u32, u32)> = None;
+    sorted.sort_by(|a, b| a.bbox.center_y().total_cmp(&b.bbox.center_y()));
+    let mut rows: Vec<(f32, f32, Vec<&Word>)> = Vec::new();
     for w in sorted {
-        if current != Some(w.line) {
-            lines.push(Line { page, text: String::new(), spans: Vec::new() });
-            current = Some(w.line);
+        let h = w.bbox.height().max(1) as f32;
+        match rows.last_mut() {
+            Some((cy, rh, row)) if (w.bbox.center_y() - *cy).abs() <= 0.5 * rh.max(h) => {
+                row.push(w);
+                let n = row.len() as f32;
+                *cy += (w.bbox.center_y() - *cy) / n;
+                *rh = rh.max(h);
+            }
+            _ => rows.push((w.bbox.center_y(), h, vec![w])),
         }
-        let Some(line) = lines.last_mut() else { continue };
-        let joins_cjk = line.text.chars().last().is_some_and(is_cjk) && w.text.chars().next().is_some_and(is_cjk);
-        if !line.text.is_empty() && !joins_cjk {
-            line.text.push(' ');
-        }
-        let start = line.text.len();
-        line.text.push_str(&w.text);
-        line.spans.push((start, line.text.len(), w));
     }
-    lines
+    rows.into_iter()
+        .map(|(_, _, mut row)| {
+            row.sort_by_key(|w| w.bbox.x0);
+            let mut line = Line { page, text: String::new(), spans: Vec::new() };
+            for w in row {
+                let joins_cjk =
+                    line.text.chars().last().is_some_and(is_cjk) && w.text.chars().next().is_some_and(is_cjk);
+                if !line.text.is_empty() && !joins_cjk {
+                    line.text.push(' ');
+                }
+                let start = line.text.len();
+                line.text.push_str(&w.text);
+                line.spans.push((start, line.text.len(), w));
+            }
+            line
+        })
+        .collect()
 }
 
 fn is_cjk(c: char) -> bool {
