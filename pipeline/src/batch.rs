@@ -73,7 +73,10 @@ impl fmt::Display for BatchState {
 impl FromStr for BatchState {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        BatchState::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| format!("unknown batch state '{s}'"))
+        BatchState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown batch state '{s}'"))
     }
 }
 

@@ -69,22 +69,44 @@ pub enum Command {
 pub fn execute(cli: Cli) -> Result<ExitCode, FolioError> {
     let mut settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Run { batch, out, class, quarantine, workers, json, quiet } => {
+        Command::Run {
+            batch,
+            out,
+            class,
+            quarantine,
+            workers,
+            json,
+            quiet,
+        } => {
             if let Some(w) = workers.filter(|w| *w > 0) {
                 settings.workers = w;
             }
             let rt = runtime()?;
             let store = rt.block_on(Store::open(&settings.database_url))?;
-            let opts = RunOptions { input: batch, out, quarantine, class, progress: !quiet && !json };
+            let opts = RunOptions {
+                input: batch,
+                out,
+                quarantine,
+                class,
+                progress: !quiet && !json,
+            };
             let summary = runner::run(rt.handle(), &store, &settings, &opts);
             rt.block_on(store.close());
             let summary = summary?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| FolioError::Internal(e.to_string()))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&summary)
+                        .map_err(|e| FolioError::Internal(e.to_string()))?
+                );
             } else {
                 print_summary(&summary, store.url());
             }
-            Ok(if summary.needs_attention() { ExitCode::Attention } else { ExitCode::Ok })
+            Ok(if summary.needs_attention() {
+                ExitCode::Attention
+            } else {
+                ExitCode::Ok
+            })
         }
         Command::Inspect { images, json } => inspect::run(&images, &settings, json),
         Command::Qc { batch, json } => {
@@ -114,7 +136,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, FolioError> {
 
 fn print_summary(s: &RunSummary, db: &str) {
     let i = &s.intake;
-    println!("batch {} ({}) · class {} · state {}", s.batch.name, s.batch.id, s.batch.class, s.batch.state);
+    println!(
+        "batch {} ({}) · class {} · state {}",
+        s.batch.name, s.batch.id, s.batch.class, s.batch.state
+    );
     println!(
         "files: {} new, {} already known, {} duplicate, {} quarantined, {} hidden skipped",
         i.accepted.len(),
@@ -128,10 +153,32 @@ fn print_summary(s: &RunSummary, db: &str) {
     }
     println!(
         "pages: {} processed, {} failed, {} flagged blank, {} failed QC, {} re-scans · {:.1} s · {:.1} pages/min · {} workers",
-        s.pages, s.pages_failed, s.pages_blank, s.pages_qc_failed, s.pages_rescanned, s.seconds, s.pages_per_minute, s.workers
+        s.pages,
+        s.pages_failed,
+        s.pages_blank,
+        s.pages_qc_failed,
+        s.pages_rescanned,
+        s.seconds,
+        s.pages_per_minute,
+        s.workers
     );
-    let packaged = s.documents.iter().filter(|d| d.state == crate::store::DocState::Packaged).count();
-    println!("documents: {} packaged, {} awaiting keying, {} failed", packaged, s.documents.iter().filter(|d| d.state == crate::store::DocState::AwaitingKeying).count(), s.documents.iter().filter(|d| d.state == crate::store::DocState::Failed).count());
+    let packaged = s
+        .documents
+        .iter()
+        .filter(|d| d.state == crate::store::DocState::Packaged)
+        .count();
+    println!(
+        "documents: {} packaged, {} awaiting keying, {} failed",
+        packaged,
+        s.documents
+            .iter()
+            .filter(|d| d.state == crate::store::DocState::AwaitingKeying)
+            .count(),
+        s.documents
+            .iter()
+            .filter(|d| d.state == crate::store::DocState::Failed)
+            .count()
+    );
     for d in &s.documents {
         println!(
             "  {} [{}] {} page(s), fields {} accepted / {} for keying → {}",
@@ -147,7 +194,11 @@ fn print_summary(s: &RunSummary, db: &str) {
         println!("nothing new: every file of this folder is already in the store");
     }
     if !i.quarantined.is_empty() {
-        println!("QUARANTINED ({}) in {}:", i.quarantined.len(), s.quarantine.display());
+        println!(
+            "QUARANTINED ({}) in {}:",
+            i.quarantined.len(),
+            s.quarantine.display()
+        );
         for q in &i.quarantined {
             println!("  {}: {}", q.name, q.reason);
         }

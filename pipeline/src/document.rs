@@ -36,17 +36,27 @@ pub struct DocPlan {
 }
 
 /// Cuts the accepted files' pages into documents by the class's rule.
-pub fn plan(batch: &BatchRow, class: &DocClass, files: &[AcceptedFile], first_seq: i64) -> Vec<DocPlan> {
+pub fn plan(
+    batch: &BatchRow,
+    class: &DocClass,
+    files: &[AcceptedFile],
+    first_seq: i64,
+) -> Vec<DocPlan> {
     let all: Vec<PageRef> = files
         .iter()
         .enumerate()
         .flat_map(|(file, f)| (0..f.pages).map(move |file_page| PageRef { file, file_page }))
         .collect();
     let groups: Vec<Vec<PageRef>> = match class.split {
-        Split::File => {
-            files.iter().enumerate().map(|(i, _)| all.iter().copied().filter(|p| p.file == i).collect()).collect()
-        }
-        Split::Pages => all.chunks(class.pages_per_document.max(1) as usize).map(<[PageRef]>::to_vec).collect(),
+        Split::File => files
+            .iter()
+            .enumerate()
+            .map(|(i, _)| all.iter().copied().filter(|p| p.file == i).collect())
+            .collect(),
+        Split::Pages => all
+            .chunks(class.pages_per_document.max(1) as usize)
+            .map(<[PageRef]>::to_vec)
+            .collect(),
         Split::Batch | Split::Separator => vec![all],
     };
     let short = &batch.id[batch.id.len().saturating_sub(8)..];
@@ -56,7 +66,11 @@ pub fn plan(batch: &BatchRow, class: &DocClass, files: &[AcceptedFile], first_se
         .enumerate()
         .map(|(i, pages)| {
             let seq = first_seq + i as i64;
-            DocPlan { id: format!("{}-{short}-{seq:04}", batch.name), seq, pages }
+            DocPlan {
+                id: format!("{}-{short}-{seq:04}", batch.name),
+                seq,
+                pages,
+            }
         })
         .collect()
 }
@@ -66,7 +80,10 @@ pub fn page_slots(plans: &[DocPlan]) -> HashMap<usize, Vec<(usize, usize, usize)
     let mut slots: HashMap<usize, Vec<(usize, usize, usize)>> = HashMap::new();
     for (doc, plan) in plans.iter().enumerate() {
         for (seq, p) in plan.pages.iter().enumerate() {
-            slots.entry(p.file).or_default().push((p.file_page, doc, seq));
+            slots
+                .entry(p.file)
+                .or_default()
+                .push((p.file_page, doc, seq));
         }
     }
     for v in slots.values_mut() {
@@ -80,18 +97,30 @@ pub fn page_slots(plans: &[DocPlan]) -> HashMap<usize, Vec<(usize, usize, usize)
 pub fn ascii_slug(name: &str) -> String {
     let slug: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect::<String>()
         .trim_matches('_')
         .chars()
         .take(40)
         .collect();
-    if slug.is_empty() { "batch".into() } else { slug }
+    if slug.is_empty() {
+        "batch".into()
+    } else {
+        slug
+    }
 }
 
 /// Where a page's derived image goes in its document's staging folder.
 pub fn derived_path(out: &Path, doc_id: &str, seq: usize) -> PathBuf {
-    export::staging_dir(out, doc_id).join("data/derived").join(format!("p{:04}.png", seq + 1))
+    export::staging_dir(out, doc_id)
+        .join("data/derived")
+        .join(format!("p{:04}.png", seq + 1))
 }
 
 /// Writes a derived page image (upright, deskewed, cropped) as PNG.
@@ -100,7 +129,12 @@ pub fn save_derived(img: &GrayImage, path: &Path) -> Result<(), String> {
     use image::codecs::png::{CompressionType, FilterType, PngEncoder};
     let mut buf = Vec::new();
     PngEncoder::new_with_quality(&mut buf, CompressionType::Fast, FilterType::Sub)
-        .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::L8)
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::L8,
+        )
         .map_err(|e| e.to_string())?;
     export::write_file(path, &buf).map_err(|e| e.to_string())
 }
@@ -143,12 +177,24 @@ impl FinishedPage {
         height: u32,
         ocr_ms: f64,
     ) -> Self {
-        let color = serde_json::to_value(image.color).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let color = serde_json::to_value(image.color)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
         let (ocr, failure) = match ocr {
             Ok(o) => (Some(o), None),
             Err(e) => (None, Some(("recognize".to_string(), e))),
         };
-        FinishedPage { dpi: image.dpi, color, report: Some(report), ocr, failure, width, height, ocr_ms }
+        FinishedPage {
+            dpi: image.dpi,
+            color,
+            report: Some(report),
+            ocr,
+            failure,
+            width,
+            height,
+            ocr_ms,
+        }
     }
 
     /// Records a later failure (the first one is kept).
@@ -207,19 +253,29 @@ impl<'a> Finisher<'a> {
 
     /// Takes one finished page; returns the document's summary when this
     /// was its last page.
-    pub fn add(&mut self, doc: usize, seq: usize, page: FinishedPage) -> Result<Option<DocSummary>, FolioError> {
+    pub fn add(
+        &mut self,
+        doc: usize,
+        seq: usize,
+        page: FinishedPage,
+    ) -> Result<Option<DocSummary>, FolioError> {
         let slot = self
             .pages
             .get_mut(doc)
             .and_then(|d| d.get_mut(seq))
-            .ok_or_else(|| FolioError::Internal(format!("page {seq} of document {doc} was not planned")))?;
+            .ok_or_else(|| {
+                FolioError::Internal(format!("page {seq} of document {doc} was not planned"))
+            })?;
         if slot.replace(page).is_none() {
             self.remaining[doc] -= 1;
         }
         if self.remaining[doc] > 0 {
             return Ok(None);
         }
-        let pages: Vec<FinishedPage> = std::mem::take(&mut self.pages[doc]).into_iter().flatten().collect();
+        let pages: Vec<FinishedPage> = std::mem::take(&mut self.pages[doc])
+            .into_iter()
+            .flatten()
+            .collect();
         let (summary, stats) = self.finish(doc, pages)?;
         self.summaries.push((summary.clone(), stats));
         Ok(Some(summary))
@@ -230,15 +286,23 @@ impl<'a> Finisher<'a> {
         self.summaries
     }
 
-    fn finish(&mut self, doc: usize, pages: Vec<FinishedPage>) -> Result<(DocSummary, PageStats), FolioError> {
+    fn finish(
+        &mut self,
+        doc: usize,
+        pages: Vec<FinishedPage>,
+    ) -> Result<(DocSummary, PageStats), FolioError> {
         let plan = &self.plans[doc];
         let staging = export::staging_dir(self.out, &plan.id);
-        let words: Vec<&[Word]> =
-            pages.iter().map(|p| p.ocr.as_ref().map(|o| o.words.as_slice()).unwrap_or(&[])).collect();
+        let words: Vec<&[Word]> = pages
+            .iter()
+            .map(|p| p.ocr.as_ref().map(|o| o.words.as_slice()).unwrap_or(&[]))
+            .collect();
         let fields: Vec<FieldValue> = if self.class.fields.is_empty() {
             Vec::new()
         } else {
-            self.class.fields.extract(&words, self.class.confidence_threshold)
+            self.class
+                .fields
+                .extract(&words, self.class.confidence_threshold)
         };
 
         // Originals, byte for byte, named by position (never by the
@@ -259,7 +323,9 @@ impl<'a> Finisher<'a> {
                 Err(e @ FolioError::Input { .. }) => copy_failure = Some(e.to_string()),
                 Err(e) => return Err(e),
             }
-            originals.push(json!({"path": rel, "original_name": f.name, "sha256": f.sha256, "bytes": f.bytes}));
+            originals.push(
+                json!({"path": rel, "original_name": f.name, "sha256": f.sha256, "bytes": f.bytes}),
+            );
         }
 
         let mut stats = PageStats::default();
@@ -268,13 +334,21 @@ impl<'a> Finisher<'a> {
         for (seq, (page, pref)) in pages.iter().zip(&plan.pages).enumerate() {
             let f = &self.files[pref.file];
             let label = format!("{}/p{:04}", plan.id, seq + 1);
-            let text = page.ocr.as_ref().map(|o| o.text.clone()).unwrap_or_default();
+            let text = page
+                .ocr
+                .as_ref()
+                .map(|o| o.text.clone())
+                .unwrap_or_default();
             let text_rel = format!("data/text/p{:04}.txt", seq + 1);
             export::write_file(&staging.join(&text_rel), text.as_bytes())?;
             let mut rescan_of = None;
             if let Some(report) = &page.report {
                 let max = self.settings.rescan.max_distance;
-                rescan_of = self.hashes.iter().find(|(_, h)| rescan::distance(*h, report.hash) <= max).map(|(l, _)| l.clone());
+                rescan_of = self
+                    .hashes
+                    .iter()
+                    .find(|(_, h)| rescan::distance(*h, report.hash) <= max)
+                    .map(|(l, _)| l.clone());
                 self.hashes.push((label.clone(), report.hash));
                 stats.blank += report.blank.blank as usize;
                 stats.qc_failed += (!report.qc.pass) as usize;
@@ -282,7 +356,9 @@ impl<'a> Finisher<'a> {
             }
             stats.failed += page.failure.is_some() as usize;
             let report = page.report.as_ref();
-            let qc_reasons = report.map(|r| serde_json::to_string(&r.qc.reasons).unwrap_or_default()).unwrap_or_else(|| "[]".into());
+            let qc_reasons = report
+                .map(|r| serde_json::to_string(&r.qc.reasons).unwrap_or_default())
+                .unwrap_or_else(|| "[]".into());
             let original_rel = format!(
                 "data/originals/{:04}.{}",
                 file_order.iter().position(|&x| x == pref.file).unwrap_or(0) + 1,
@@ -316,19 +392,37 @@ impl<'a> Finisher<'a> {
                 blank: report.is_some_and(|r| r.blank.blank),
                 qc_pass: report.is_some_and(|r| r.qc.pass),
                 qc_reasons,
-                phash: report.map(|r| serde_json::to_string(&r.hash).unwrap_or_default()).unwrap_or_default(),
+                phash: report
+                    .map(|r| serde_json::to_string(&r.hash).unwrap_or_default())
+                    .unwrap_or_default(),
                 rescan_of,
                 ocr_text: text,
-                ocr_confidence: page.ocr.as_ref().map(|o| o.mean_confidence as f64).unwrap_or(0.0),
-                words: page.ocr.as_ref().map(|o| serde_json::to_string(&o.words).unwrap_or_default()).unwrap_or_else(|| "[]".into()),
-                outcome: if page.failure.is_some() { "failed" } else { "ok" }.into(),
+                ocr_confidence: page
+                    .ocr
+                    .as_ref()
+                    .map(|o| o.mean_confidence as f64)
+                    .unwrap_or(0.0),
+                words: page
+                    .ocr
+                    .as_ref()
+                    .map(|o| serde_json::to_string(&o.words).unwrap_or_default())
+                    .unwrap_or_else(|| "[]".into()),
+                outcome: if page.failure.is_some() {
+                    "failed"
+                } else {
+                    "ok"
+                }
+                .into(),
                 failure: page.failure.as_ref().map(|(s, r)| format!("{s}: {r}")),
                 image_ms: report.map(|r| r.ms).unwrap_or(0.0),
                 ocr_ms: page.ocr_ms,
             });
         }
 
-        let keying = fields.iter().filter(|f| matches!(f.route, Route::Keying { .. })).count();
+        let keying = fields
+            .iter()
+            .filter(|f| matches!(f.route, Route::Keying { .. }))
+            .count();
         let state = if stats.failed > 0 || copy_failure.is_some() {
             DocState::Failed
         } else if keying > 0 {
@@ -350,19 +444,35 @@ impl<'a> Finisher<'a> {
                 "value": f.value, "confidence": f.confidence, "page": f.page.map(|p| p + 1), "bbox": f.bbox, "route": f.route,
             }))).collect::<serde_json::Map<_, _>>(),
         });
-        let index_text = serde_json::to_string_pretty(&index).map_err(|e| FolioError::Internal(e.to_string()))?;
+        let index_text = serde_json::to_string_pretty(&index)
+            .map_err(|e| FolioError::Internal(e.to_string()))?;
         export::write_file(&staging.join("data/index.json"), index_text.as_bytes())?;
 
         let dest = match state {
             DocState::Packaged => {
                 let metadata = vec![
-                    ("Source-Organization".to_string(), self.settings.organization.clone()),
-                    ("Bagging-Date".to_string(), chrono::Utc::now().format("%Y-%m-%d").to_string()),
+                    (
+                        "Source-Organization".to_string(),
+                        self.settings.organization.clone(),
+                    ),
+                    (
+                        "Bagging-Date".to_string(),
+                        chrono::Utc::now().format("%Y-%m-%d").to_string(),
+                    ),
                     ("External-Identifier".to_string(), plan.id.clone()),
-                    ("Bag-Group-Identifier".to_string(), format!("{} ({})", self.batch.name, self.batch.id)),
+                    (
+                        "Bag-Group-Identifier".to_string(),
+                        format!("{} ({})", self.batch.name, self.batch.id),
+                    ),
                     ("Bag-Count".to_string(), "1 of 1".to_string()),
-                    ("Internal-Sender-Description".to_string(), format!("Folio class {}", self.class.name)),
-                    ("Bag-Software-Agent".to_string(), format!("folio {}", env!("CARGO_PKG_VERSION"))),
+                    (
+                        "Internal-Sender-Description".to_string(),
+                        format!("Folio class {}", self.class.name),
+                    ),
+                    (
+                        "Bag-Software-Agent".to_string(),
+                        format!("folio {}", env!("CARGO_PKG_VERSION")),
+                    ),
                 ];
                 export::seal_bag(&staging, &metadata)?;
                 self.out.join(&plan.id)
@@ -405,7 +515,9 @@ fn field_row(f: &FieldValue) -> FieldRow {
         value: f.value.clone(),
         confidence: f.confidence as f64,
         page: f.page.map(|p| p as i64 + 1),
-        bbox: f.bbox.map(|b| format!("[{},{},{},{}]", b.x0, b.y0, b.x1, b.y1)),
+        bbox: f
+            .bbox
+            .map(|b| format!("[{},{},{},{}]", b.x0, b.y0, b.x1, b.y1)),
         status: status.into(),
         reason,
     }

@@ -40,7 +40,11 @@ pub enum FolioError {
     #[error("database {url}: {reason}")]
     Store { url: String, reason: String },
     #[error("batch {batch}: cannot go from {from} to {to}")]
-    IllegalTransition { batch: String, from: String, to: String },
+    IllegalTransition {
+        batch: String,
+        from: String,
+        to: String,
+    },
     #[error("{0}")]
     Internal(String),
 }
@@ -59,11 +63,17 @@ impl FolioError {
 
     /// Wraps an I/O error on an output path.
     pub fn output(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
-        FolioError::Output { path: path.into(), reason: e.to_string() }
+        FolioError::Output {
+            path: path.into(),
+            reason: e.to_string(),
+        }
     }
 
     /// Wraps an I/O error on an input path.
     pub fn input(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
-        FolioError::Input { path: path.into(), reason: e.to_string() }
+        FolioError::Input {
+            path: path.into(),
+            reason: e.to_string(),
+        }
     }
 }

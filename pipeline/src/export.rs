@@ -65,7 +65,8 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FolioError> {
         std::fs::create_dir_all(parent).map_err(|e| FolioError::output(parent, e))?;
     }
     let mut f = File::create(path).map_err(|e| FolioError::output(path, e))?;
-    f.write_all(bytes).map_err(|e| FolioError::output(path, e))?;
+    f.write_all(bytes)
+        .map_err(|e| FolioError::output(path, e))?;
     f.sync_all().map_err(|e| FolioError::output(path, e))
 }
 
@@ -80,9 +81,14 @@ pub fn seal_bag(staging: &Path, metadata: &[(String, String)]) -> Result<(), Fol
         if !entry.file_type().is_file() {
             continue;
         }
-        let (sum, size) = hash_file(entry.path()).map_err(|e| FolioError::output(entry.path(), e))?;
+        let (sum, size) =
+            hash_file(entry.path()).map_err(|e| FolioError::output(entry.path(), e))?;
         let rel = entry.path().strip_prefix(staging).unwrap_or(entry.path());
-        let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        let rel = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
         entries.push((rel, sum));
         bytes += size;
         count += 1;
@@ -97,13 +103,19 @@ pub fn seal_bag(staging: &Path, metadata: &[(String, String)]) -> Result<(), Fol
         write_file(&staging.join(name), text.as_bytes())?;
         tag_entries.push((name.to_string(), bagit::sha256_hex(text.as_bytes())));
     }
-    write_file(&staging.join("tagmanifest-sha256.txt"), bagit::manifest(&tag_entries).as_bytes())
+    write_file(
+        &staging.join("tagmanifest-sha256.txt"),
+        bagit::manifest(&tag_entries).as_bytes(),
+    )
 }
 
 /// Moves a finished staging folder to its final place in one rename.
 pub fn publish(staging: &Path, dest: &Path) -> Result<(), FolioError> {
     if dest.exists() {
-        return Err(FolioError::output(dest, "already exists; a package is never overwritten"));
+        return Err(FolioError::output(
+            dest,
+            "already exists; a package is never overwritten",
+        ));
     }
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| FolioError::output(parent, e))?;

@@ -55,7 +55,10 @@ pub struct Intake {
 /// apart so the summary can say they were skipped.
 pub fn list_files(dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>), FolioError> {
     if !dir.is_dir() {
-        return Err(FolioError::input(dir, "not a folder (give the folder that holds the batch's page files)"));
+        return Err(FolioError::input(
+            dir,
+            "not a folder (give the folder that holds the batch's page files)",
+        ));
     }
     let mut files = Vec::new();
     let mut ignored = Vec::new();
@@ -77,7 +80,10 @@ pub fn list_files(dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>), FolioError>
 
 fn relative_name(dir: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(dir).unwrap_or(path);
-    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Hex SHA-256 of bytes.
@@ -87,14 +93,27 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The verdict on one file, before the store is asked about it.
 enum Check {
-    Good { sha256: String, bytes: u64, pages: usize, format: Format },
-    Bad { sha256: Option<String>, reason: String },
+    Good {
+        sha256: String,
+        bytes: u64,
+        pages: usize,
+        format: Format,
+    },
+    Bad {
+        sha256: Option<String>,
+        reason: String,
+    },
 }
 
 fn check_file(path: &Path, settings: &Settings) -> Check {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) => return Check::Bad { sha256: None, reason: format!("cannot read: {e}") },
+        Err(e) => {
+            return Check::Bad {
+                sha256: None,
+                reason: format!("cannot read: {e}"),
+            };
+        }
     };
     if meta.len() > settings.decode.max_file_bytes {
         return Check::Bad {
@@ -108,23 +127,41 @@ fn check_file(path: &Path, settings: &Settings) -> Check {
     }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) => return Check::Bad { sha256: None, reason: format!("cannot read: {e}") },
+        Err(e) => {
+            return Check::Bad {
+                sha256: None,
+                reason: format!("cannot read: {e}"),
+            };
+        }
     };
     let sha256 = sha256_hex(&bytes);
     let format = match Format::sniff(&bytes) {
         Ok(f) => f,
-        Err(e) => return Check::Bad { sha256: Some(sha256), reason: e.to_string() },
+        Err(e) => {
+            return Check::Bad {
+                sha256: Some(sha256),
+                reason: e.to_string(),
+            };
+        }
     };
     let mut pages = 0;
-    let result = decode::pages(&bytes, &settings.decode).and_then(|mut it| {
-        it.try_for_each(|p| {
-            p.map(|_| pages += 1)
-        })
-    });
+    let result = decode::pages(&bytes, &settings.decode)
+        .and_then(|mut it| it.try_for_each(|p| p.map(|_| pages += 1)));
     match result {
-        Ok(()) if pages > 0 => Check::Good { sha256, bytes: bytes.len() as u64, pages, format },
-        Ok(()) => Check::Bad { sha256: Some(sha256), reason: "the file holds no pages".into() },
-        Err(e) => Check::Bad { sha256: Some(sha256), reason: e.to_string() },
+        Ok(()) if pages > 0 => Check::Good {
+            sha256,
+            bytes: bytes.len() as u64,
+            pages,
+            format,
+        },
+        Ok(()) => Check::Bad {
+            sha256: Some(sha256),
+            reason: "the file holds no pages".into(),
+        },
+        Err(e) => Check::Bad {
+            sha256: Some(sha256),
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -141,13 +178,22 @@ pub fn ingest(
     quarantine: &Path,
 ) -> Result<Intake, FolioError> {
     let (files, ignored) = list_files(dir)?;
-    let checks: Vec<Check> = pool.install(|| files.par_iter().map(|p| check_file(p, settings)).collect());
-    let mut intake = Intake { ignored, ..Intake::default() };
+    let checks: Vec<Check> =
+        pool.install(|| files.par_iter().map(|p| check_file(p, settings)).collect());
+    let mut intake = Intake {
+        ignored,
+        ..Intake::default()
+    };
     let mut seen: Vec<(String, String)> = Vec::new();
     for (path, check) in files.iter().zip(checks) {
         let name = relative_name(dir, path);
         match check {
-            Check::Good { sha256, bytes, pages, format } => {
+            Check::Good {
+                sha256,
+                bytes,
+                pages,
+                format,
+            } => {
                 if let Some((_, first)) = seen.iter().find(|(s, _)| *s == sha256) {
                     intake.duplicates.push((name, first.clone()));
                     continue;
@@ -171,14 +217,21 @@ pub fn ingest(
                         }))?;
                     }
                 }
-                intake.accepted.push(AcceptedFile { path: path.clone(), name, sha256, bytes, pages, format });
+                intake.accepted.push(AcceptedFile {
+                    path: path.clone(),
+                    name,
+                    sha256,
+                    bytes,
+                    pages,
+                    format,
+                });
             }
             Check::Bad { sha256, reason } => {
-                if let Some(sha) = &sha256 {
-                    if let Some(known) = rt.block_on(store.file(sha))? {
-                        intake.known.push((name, known.state.as_str().to_string()));
-                        continue;
-                    }
+                if let Some(sha) = &sha256
+                    && let Some(known) = rt.block_on(store.file(sha))?
+                {
+                    intake.known.push((name, known.state.as_str().to_string()));
+                    continue;
                 }
                 let copy = quarantine_file(path, &name, quarantine, sha256.as_deref(), &reason)?;
                 if let Some(sha) = &sha256 {
@@ -192,7 +245,12 @@ pub fn ingest(
                         reason: Some(reason.clone()),
                     }))?;
                 }
-                intake.quarantined.push(QuarantinedFile { name, sha256, reason, copy });
+                intake.quarantined.push(QuarantinedFile {
+                    name,
+                    sha256,
+                    reason,
+                    copy,
+                });
             }
         }
     }
@@ -220,9 +278,14 @@ fn quarantine_file(
         chrono::Utc::now().to_rfc3339()
     );
     if let Err(e) = &copied {
-        note.push_str(&format!("copy: failed ({e}); the original is still at {}\n", path.display()));
+        note.push_str(&format!(
+            "copy: failed ({e}); the original is still at {}\n",
+            path.display()
+        ));
     }
-    note.push_str("what to do: rescan the page(s) or fix the file, then drop it into a new batch\n");
+    note.push_str(
+        "what to do: rescan the page(s) or fix the file, then drop it into a new batch\n",
+    );
     let reason_path = PathBuf::from(format!("{}.reason.txt", copy.display()));
     std::fs::write(&reason_path, note).map_err(|e| FolioError::output(&reason_path, e))?;
     Ok(copy)

@@ -39,9 +39,15 @@ pub fn run(images: &[PathBuf], settings: &Settings, json: bool) -> Result<ExitCo
         inspect_file(path, settings, &mut rows);
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| FolioError::Internal(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).map_err(|e| FolioError::Internal(e.to_string()))?
+        );
     } else {
-        println!("{:<40} {:>4} {:>8} {:>6} {:>6} {:>6} {:>8}  qc", "file", "page", "skew°", "turn°", "blank", "dpi", "ms");
+        println!(
+            "{:<40} {:>4} {:>8} {:>6} {:>6} {:>6} {:>8}  qc",
+            "file", "page", "skew°", "turn°", "blank", "dpi", "ms"
+        );
         for r in &rows {
             match &r.error {
                 Some(e) => println!("{:<40} {:>4} ERROR {e}", r.file.display(), r.page),
@@ -52,14 +58,27 @@ pub fn run(images: &[PathBuf], settings: &Settings, json: bool) -> Result<ExitCo
                     r.skew_deg,
                     r.orientation_deg,
                     if r.blank { "yes" } else { "no" },
-                    r.dpi.map(|d| format!("{d:.0}")).unwrap_or_else(|| "-".into()),
+                    r.dpi
+                        .map(|d| format!("{d:.0}"))
+                        .unwrap_or_else(|| "-".into()),
                     r.ms,
-                    if r.qc.pass { "pass".to_string() } else { format!("FAIL {}", serde_json::to_string(&r.qc.reasons).unwrap_or_default()) }
+                    if r.qc.pass {
+                        "pass".to_string()
+                    } else {
+                        format!(
+                            "FAIL {}",
+                            serde_json::to_string(&r.qc.reasons).unwrap_or_default()
+                        )
+                    }
                 ),
             }
         }
     }
-    Ok(if rows.iter().any(|r| r.error.is_some()) { ExitCode::Attention } else { ExitCode::Ok })
+    Ok(if rows.iter().any(|r| r.error.is_some()) {
+        ExitCode::Attention
+    } else {
+        ExitCode::Ok
+    })
 }
 
 fn inspect_file(path: &Path, settings: &Settings, rows: &mut Vec<InspectRow>) {
@@ -69,7 +88,10 @@ fn inspect_file(path: &Path, settings: &Settings, rows: &mut Vec<InspectRow>) {
         skew_deg: 0.0,
         orientation_deg: 0,
         blank: false,
-        qc: folio_stages::quality::QcVerdict { pass: false, reasons: Vec::new() },
+        qc: folio_stages::quality::QcVerdict {
+            pass: false,
+            reasons: Vec::new(),
+        },
         ms: 0.0,
         dpi: None,
         skew_confidence: 0.0,

@@ -8,7 +8,8 @@ fn main() -> std::process::ExitCode {
     omp::ensure_single_thread_openmp();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FOLIO_LOG").unwrap_or_else(|_| "folio=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("FOLIO_LOG")
+                .unwrap_or_else(|_| "folio=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -16,11 +16,15 @@ pub fn ensure_single_thread_openmp() {
     if std::env::var_os("OMP_THREAD_LIMIT").is_some() || std::env::var_os(GUARD).is_some() {
         return;
     }
-    let Ok(exe) = std::env::current_exe() else { return };
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
     let err = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
         .env("OMP_THREAD_LIMIT", "1")
         .env(GUARD, "1")
         .exec();
-    eprintln!("folio: warning: could not re-execute with OMP_THREAD_LIMIT=1 ({err}); OCR will be slower");
+    eprintln!(
+        "folio: warning: could not re-execute with OMP_THREAD_LIMIT=1 ({err}); OCR will be slower"
+    );
 }

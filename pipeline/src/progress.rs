@@ -13,7 +13,11 @@ pub struct Progress {
 impl Progress {
     /// A bar over `total` pages.
     pub fn new(total: u64, visible: bool) -> Self {
-        let target = if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let target = if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
         let bar = ProgressBar::with_draw_target(Some(total), target);
         let style = ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} pages · {ppm} pages/min · eta {eta}",

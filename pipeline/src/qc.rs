@@ -31,7 +31,10 @@ pub async fn find_batch(store: &Store, key: &str) -> Result<Option<BatchRow>, Fo
     if let Some(b) = store.batch(key).await? {
         return Ok(Some(b));
     }
-    let canonical = std::path::Path::new(key).canonicalize().ok().map(|p| p.to_string_lossy().to_string());
+    let canonical = std::path::Path::new(key)
+        .canonicalize()
+        .ok()
+        .map(|p| p.to_string_lossy().to_string());
     Ok(store
         .batches()
         .await?
@@ -45,15 +48,25 @@ pub async fn report(store: &Store, batch: BatchRow) -> Result<QcReport, FolioErr
     let passed = rows.iter().filter(|r| r.qc_pass).count();
     let mut reasons = BTreeMap::new();
     for r in &rows {
-        if let Ok(serde_json::Value::Array(list)) = serde_json::from_str::<serde_json::Value>(&r.qc_reasons) {
+        if let Ok(serde_json::Value::Array(list)) =
+            serde_json::from_str::<serde_json::Value>(&r.qc_reasons)
+        {
             for reason in list {
-                let code = reason.get("code").and_then(|c| c.as_str()).unwrap_or("unknown").to_string();
+                let code = reason
+                    .get("code")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or("unknown")
+                    .to_string();
                 *reasons.entry(code).or_insert(0) += 1;
             }
         }
     }
     let pages = rows.len();
-    let pass_rate = if pages == 0 { 0.0 } else { passed as f64 / pages as f64 };
+    let pass_rate = if pages == 0 {
+        0.0
+    } else {
+        passed as f64 / pages as f64
+    };
     Ok(QcReport {
         batch,
         pages,
@@ -69,14 +82,23 @@ pub async fn report(store: &Store, batch: BatchRow) -> Result<QcReport, FolioErr
 
 /// Prints the report; exit code 4 when the batch fails acceptance.
 pub fn run(rt: &Handle, store: &Store, key: &str, json: bool) -> Result<ExitCode, FolioError> {
-    let batch = rt
-        .block_on(find_batch(store, key))?
-        .ok_or_else(|| FolioError::input(key, "no such batch in the store (give its id, name or folder)"))?;
+    let batch = rt.block_on(find_batch(store, key))?.ok_or_else(|| {
+        FolioError::input(
+            key,
+            "no such batch in the store (give its id, name or folder)",
+        )
+    })?;
     let rep = rt.block_on(report(store, batch))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rep).map_err(|e| FolioError::Internal(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rep).map_err(|e| FolioError::Internal(e.to_string()))?
+        );
     } else {
-        println!("QC report · batch {} ({}) · {}", rep.batch.name, rep.batch.id, rep.batch.state);
+        println!(
+            "QC report · batch {} ({}) · {}",
+            rep.batch.name, rep.batch.id, rep.batch.state
+        );
         println!(
             "{} page(s), {} pass ({:.1} %), {} flagged blank, {} re-scans · acceptance (≥ 95 %): {}",
             rep.pages,
@@ -105,9 +127,17 @@ pub fn run(rt: &Handle, store: &Store, key: &str, json: bool) -> Result<ExitCode
                 r.file_page,
                 r.skew_deg,
                 r.orientation_deg,
-                if flags.is_empty() { "ok".into() } else { flags.join(" · ") }
+                if flags.is_empty() {
+                    "ok".into()
+                } else {
+                    flags.join(" · ")
+                }
             );
         }
     }
-    Ok(if rep.accepted { ExitCode::Ok } else { ExitCode::Attention })
+    Ok(if rep.accepted {
+        ExitCode::Ok
+    } else {
+        ExitCode::Attention
+    })
 }

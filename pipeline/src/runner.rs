@@ -95,27 +95,54 @@ struct PageDone {
 }
 
 /// Runs one batch folder end to end.
-pub fn run(rt: &Handle, store: &Store, settings: &Settings, opts: &RunOptions) -> Result<RunSummary, FolioError> {
+pub fn run(
+    rt: &Handle,
+    store: &Store,
+    settings: &Settings,
+    opts: &RunOptions,
+) -> Result<RunSummary, FolioError> {
     let started = Instant::now();
     let class = settings.class(opts.class.as_deref())?;
-    let ocr = OcrOptions { languages: class.languages.clone(), ..settings.ocr.clone() };
+    let ocr = OcrOptions {
+        languages: class.languages.clone(),
+        ..settings.ocr.clone()
+    };
     // Fail before touching anything if the engine cannot start.
     TesseractEngine::new(&ocr).map_err(|e| FolioError::Config {
-        file: settings.source.clone().unwrap_or_else(|| PathBuf::from("(built-in settings)")),
+        file: settings
+            .source
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("(built-in settings)")),
         reason: e.to_string(),
     })?;
-    let input = opts.input.canonicalize().map_err(|e| FolioError::input(&opts.input, e))?;
+    let input = opts
+        .input
+        .canonicalize()
+        .map_err(|e| FolioError::input(&opts.input, e))?;
     if !input.is_dir() {
-        return Err(FolioError::input(&input, "not a folder (give the folder that holds the batch's page files)"));
+        return Err(FolioError::input(
+            &input,
+            "not a folder (give the folder that holds the batch's page files)",
+        ));
     }
     std::fs::create_dir_all(&opts.out).map_err(|e| FolioError::output(&opts.out, e))?;
-    let out = opts.out.canonicalize().map_err(|e| FolioError::output(&opts.out, e))?;
+    let out = opts
+        .out
+        .canonicalize()
+        .map_err(|e| FolioError::output(&opts.out, e))?;
     if out.starts_with(&input) {
-        return Err(FolioError::output(&out, "is inside the batch folder; folio run never writes into its input"));
+        return Err(FolioError::output(
+            &out,
+            "is inside the batch folder; folio run never writes into its input",
+        ));
     }
     let batch = find_or_create_batch(rt, store, &input, &class.name)?;
     let quarantine = opts.quarantine.clone().unwrap_or_else(|| {
-        settings.data_dir.join("quarantine").join(format!("{}-{}", batch.name, &batch.id[batch.id.len() - 8..]))
+        settings.data_dir.join("quarantine").join(format!(
+            "{}-{}",
+            batch.name,
+            &batch.id[batch.id.len() - 8..]
+        ))
     });
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(settings.workers)
@@ -146,18 +173,35 @@ pub fn run(rt: &Handle, store: &Store, settings: &Settings, opts: &RunOptions) -
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
-    let reason = format!("{} new file(s), {} page(s)", summary.intake.accepted.len(), summary.pages);
+    let reason = format!(
+        "{} new file(s), {} page(s)",
+        summary.intake.accepted.len(),
+        summary.pages
+    );
     rt.block_on(store.transition(&batch.id, BatchState::Processing, &reason))?;
 
     let first_seq = rt.block_on(store.next_document_seq(&batch.id))?;
     let plans = document::plan(&batch, class, &summary.intake.accepted, first_seq);
     let sampler = ThreadSampler::start();
-    let processed = process(rt, store, settings, class, &ocr, &pool, &batch, &summary.intake.accepted, &plans, &out, opts.progress);
+    let processed = process(
+        rt,
+        store,
+        settings,
+        class,
+        &ocr,
+        &pool,
+        &batch,
+        &summary.intake.accepted,
+        &plans,
+        &out,
+        opts.progress,
+    );
     summary.threads_peak = sampler.stop();
     let docs = match processed {
         Ok(docs) => docs,
         Err(e) => {
-            let _ = rt.block_on(store.transition(&batch.id, BatchState::Interrupted, &e.to_string()));
+            let _ =
+                rt.block_on(store.transition(&batch.id, BatchState::Interrupted, &e.to_string()));
             return Err(e);
         }
     };
@@ -170,25 +214,48 @@ pub fn run(rt: &Handle, store: &Store, settings: &Settings, opts: &RunOptions) -
     }
     summary.documents.sort_by_key(|d| d.seq);
     let all_docs = rt.block_on(store.documents(&batch.id))?;
-    let waiting = all_docs.iter().filter(|d| d.state == DocState::AwaitingKeying.as_str()).count();
+    let waiting = all_docs
+        .iter()
+        .filter(|d| d.state == DocState::AwaitingKeying.as_str())
+        .count();
     let (to, why) = if waiting > 0 {
-        (BatchState::AwaitingKeying, format!("{waiting} document(s) have fields for keying"))
+        (
+            BatchState::AwaitingKeying,
+            format!("{waiting} document(s) have fields for keying"),
+        )
     } else {
-        (BatchState::Packaged, format!("{} document(s) packaged", all_docs.len()))
+        (
+            BatchState::Packaged,
+            format!("{} document(s) packaged", all_docs.len()),
+        )
     };
     rt.block_on(store.transition(&batch.id, to, &why))?;
     summary.batch.state = to;
     summary.seconds = started.elapsed().as_secs_f64();
-    summary.pages_per_minute = if summary.seconds > 0.0 { summary.pages as f64 * 60.0 / summary.seconds } else { 0.0 };
+    summary.pages_per_minute = if summary.seconds > 0.0 {
+        summary.pages as f64 * 60.0 / summary.seconds
+    } else {
+        0.0
+    };
     Ok(summary)
 }
 
-fn find_or_create_batch(rt: &Handle, store: &Store, input: &Path, class: &str) -> Result<BatchRow, FolioError> {
+fn find_or_create_batch(
+    rt: &Handle,
+    store: &Store,
+    input: &Path,
+    class: &str,
+) -> Result<BatchRow, FolioError> {
     let source = input.to_string_lossy().to_string();
     if let Some(batch) = rt.block_on(store.batch_by_source(&source))? {
         return Ok(batch);
     }
-    let name = document::ascii_slug(&input.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
+    let name = document::ascii_slug(
+        &input
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+    );
     let id = uuid::Uuid::now_v7().simple().to_string();
     rt.block_on(store.create_batch(&id, &name, &source, class))
 }
@@ -221,7 +288,8 @@ fn process(
     let (task_tx, task_rx) = bounded::<PageTask>(settings.workers.max(1));
     let (done_tx, done_rx) = bounded::<PageDone>(settings.workers.max(1) * 2);
     let stop = AtomicBool::new(false);
-    let mut finisher = document::Finisher::new(rt, store, settings, class, batch, files, plans, out);
+    let mut finisher =
+        document::Finisher::new(rt, store, settings, class, batch, files, plans, out);
     let mut result = Ok(());
     std::thread::scope(|s| {
         let stop = &stop;
@@ -236,7 +304,12 @@ fn process(
                 continue;
             }
             match finisher.add(done.doc, done.seq, done.page) {
-                Ok(Some(doc)) => progress.note(&format!("{} {:?}: {}", doc.id, doc.state, doc.path.display())),
+                Ok(Some(doc)) => progress.note(&format!(
+                    "{} {:?}: {}",
+                    doc.id,
+                    doc.state,
+                    doc.path.display()
+                )),
                 Ok(None) => {}
                 Err(e) => {
                     stop.store(true, Ordering::Relaxed);
@@ -252,20 +325,32 @@ fn process(
 
 /// Reads each file again (checking it is still the file that arrived),
 /// decodes its pages one by one and hands them to the workers in order.
-fn produce(files: &[AcceptedFile], plans: &[DocPlan], settings: &Settings, tx: &Sender<PageTask>, stop: &AtomicBool) {
+fn produce(
+    files: &[AcceptedFile],
+    plans: &[DocPlan],
+    settings: &Settings,
+    tx: &Sender<PageTask>,
+    stop: &AtomicBool,
+) {
     let slots = document::page_slots(plans);
     for (file_idx, file) in files.iter().enumerate() {
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        let Some(slots) = slots.get(&file_idx) else { continue };
-        let bytes = std::fs::read(&file.path).map_err(|e| format!("cannot read {}: {e}", file.name));
+        let Some(slots) = slots.get(&file_idx) else {
+            continue;
+        };
+        let bytes =
+            std::fs::read(&file.path).map_err(|e| format!("cannot read {}: {e}", file.name));
         let bytes = bytes.and_then(|b| {
             let now = ingest::sha256_hex(&b);
             if now == file.sha256 {
                 Ok(b)
             } else {
-                Err(format!("{} changed since it arrived (SHA-256 {} → {now})", file.name, file.sha256))
+                Err(format!(
+                    "{} changed since it arrived (SHA-256 {} → {now})",
+                    file.name, file.sha256
+                ))
             }
         });
         let mut pages: Box<dyn Iterator<Item = Result<PageImage, String>>> = match &bytes {
@@ -283,7 +368,9 @@ fn produce(files: &[AcceptedFile], plans: &[DocPlan], settings: &Settings, tx: &
                     last_err = Some(e.clone());
                     Err(e)
                 }
-                None => Err(last_err.clone().unwrap_or_else(|| format!("page {file_page} is missing from {}", file.name))),
+                None => Err(last_err
+                    .clone()
+                    .unwrap_or_else(|| format!("page {file_page} is missing from {}", file.name))),
             };
             if tx.send(PageTask { doc, seq, page }).is_err() {
                 return;
@@ -308,7 +395,14 @@ fn work(
             Ok(image) => run_page(&image, settings, &mut engine, plan, task.seq, out),
             Err(reason) => FinishedPage::failed("decode", reason),
         };
-        if tx.send(PageDone { doc: task.doc, seq: task.seq, page }).is_err() {
+        if tx
+            .send(PageDone {
+                doc: task.doc,
+                seq: task.seq,
+                page,
+            })
+            .is_err()
+        {
             return;
         }
     }
@@ -329,7 +423,9 @@ fn run_page(
     let started = Instant::now();
     let dpi = image.dpi_or_default().round() as u32;
     let ocr: Result<OcrPage, String> = match engine {
-        Ok(engine) => engine.recognize(&prepared.image, dpi).map_err(|e| e.to_string()),
+        Ok(engine) => engine
+            .recognize(&prepared.image, dpi)
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.clone()),
     };
     let ocr_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -116,10 +116,14 @@ impl Settings {
             .or_else(|| Some(PathBuf::from("config/folio.toml")).filter(|p| p.is_file()));
         match chosen {
             Some(file) => {
-                let text = std::fs::read_to_string(&file)
-                    .map_err(|e| FolioError::Config { file: file.clone(), reason: e.to_string() })?;
-                let raw: RawConfig = toml::from_str(&text)
-                    .map_err(|e| FolioError::Config { file: file.clone(), reason: e.to_string() })?;
+                let text = std::fs::read_to_string(&file).map_err(|e| FolioError::Config {
+                    file: file.clone(),
+                    reason: e.to_string(),
+                })?;
+                let raw: RawConfig = toml::from_str(&text).map_err(|e| FolioError::Config {
+                    file: file.clone(),
+                    reason: e.to_string(),
+                })?;
                 let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
                 Self::from_raw(raw, &base, Some(file))
             }
@@ -128,19 +132,35 @@ impl Settings {
     }
 
     /// Validates a raw config whose relative paths are under `base`.
-    pub fn from_raw(raw: RawConfig, base: &Path, source: Option<PathBuf>) -> Result<Settings, FolioError> {
-        let cfg_err = |reason: String| FolioError::Config { file: source.clone().unwrap_or_default(), reason };
+    pub fn from_raw(
+        raw: RawConfig,
+        base: &Path,
+        source: Option<PathBuf>,
+    ) -> Result<Settings, FolioError> {
+        let cfg_err = |reason: String| FolioError::Config {
+            file: source.clone().unwrap_or_default(),
+            reason,
+        };
         let data_dir = match std::env::var_os("FOLIO_DATA_DIR") {
             Some(d) => PathBuf::from(d),
-            None => raw.data_dir.map(|d| base.join(d)).unwrap_or_else(default_data_dir),
+            None => raw
+                .data_dir
+                .map(|d| base.join(d))
+                .unwrap_or_else(default_data_dir),
         };
         let database_url = match std::env::var("FOLIO_DATABASE_URL") {
             Ok(url) if !url.trim().is_empty() => url,
-            _ => raw.database_url.filter(|u| !u.trim().is_empty()).unwrap_or_else(|| {
-                format!("sqlite://{}?mode=rwc", data_dir.join("folio.db").display())
-            }),
+            _ => raw
+                .database_url
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| {
+                    format!("sqlite://{}?mode=rwc", data_dir.join("folio.db").display())
+                }),
         };
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres:") || database_url.starts_with("postgresql:")) {
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres:")
+            || database_url.starts_with("postgresql:"))
+        {
             return Err(cfg_err(format!(
                 "database URL must start with sqlite: or postgres: (got {})",
                 redact(&database_url)
@@ -148,7 +168,8 @@ impl Settings {
         }
         let mut classes = BTreeMap::new();
         if let Some(dir) = raw.classes_dir.map(|d| base.join(d)) {
-            let entries = std::fs::read_dir(&dir).map_err(|e| cfg_err(format!("classes_dir {}: {e}", dir.display())))?;
+            let entries = std::fs::read_dir(&dir)
+                .map_err(|e| cfg_err(format!("classes_dir {}: {e}", dir.display())))?;
             let mut files: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -180,7 +201,9 @@ impl Settings {
             )));
         }
         let workers = if raw.workers == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         } else {
             raw.workers
         };
@@ -202,37 +225,58 @@ impl Settings {
     /// The class named `name`, or the default one.
     pub fn class(&self, name: Option<&str>) -> Result<&DocClass, FolioError> {
         let name = name.unwrap_or(&self.default_class);
-        self.classes.get(name).ok_or_else(|| FolioError::UnknownClass {
-            name: name.to_string(),
-            known: self.classes.keys().cloned().collect::<Vec<_>>().join(", "),
-        })
+        self.classes
+            .get(name)
+            .ok_or_else(|| FolioError::UnknownClass {
+                name: name.to_string(),
+                known: self.classes.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
     }
 }
 
 fn load_class(file: &Path, default_languages: &str) -> Result<DocClass, FolioError> {
-    let err = |reason: String| FolioError::Config { file: file.to_path_buf(), reason };
+    let err = |reason: String| FolioError::Config {
+        file: file.to_path_buf(),
+        reason,
+    };
     let text = std::fs::read_to_string(file).map_err(|e| err(e.to_string()))?;
     let raw: RawClass = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
     validate_class(raw, default_languages, file)
 }
 
-fn validate_class(raw: RawClass, default_languages: &str, file: &Path) -> Result<DocClass, FolioError> {
-    let err = |reason: String| FolioError::Config { file: file.to_path_buf(), reason };
+fn validate_class(
+    raw: RawClass,
+    default_languages: &str,
+    file: &Path,
+) -> Result<DocClass, FolioError> {
+    let err = |reason: String| FolioError::Config {
+        file: file.to_path_buf(),
+        reason,
+    };
     if !(0.0..=1.0).contains(&raw.confidence_threshold) {
-        return Err(err(format!("confidence_threshold must be within 0..1, got {}", raw.confidence_threshold)));
+        return Err(err(format!(
+            "confidence_threshold must be within 0..1, got {}",
+            raw.confidence_threshold
+        )));
     }
     let pages_per_document = match (raw.split, raw.pages_per_document) {
         (Split::Pages, Some(n)) if n > 0 => n,
-        (Split::Pages, _) => return Err(err("split = \"pages\" needs pages_per_document ≥ 1".into())),
+        (Split::Pages, _) => {
+            return Err(err("split = \"pages\" needs pages_per_document ≥ 1".into()));
+        }
         (Split::Separator, _) => {
-            return Err(err("split = \"separator\" (barcode/patch-code sheets) is not available yet".into()));
+            return Err(err(
+                "split = \"separator\" (barcode/patch-code sheets) is not available yet".into(),
+            ));
         }
         (_, _) => 0,
     };
     let fields = FieldSet::new(&raw.fields).map_err(|e| err(e.to_string()))?;
     Ok(DocClass {
         name: raw.name,
-        languages: raw.languages.unwrap_or_else(|| default_languages.to_string()),
+        languages: raw
+            .languages
+            .unwrap_or_else(|| default_languages.to_string()),
         confidence_threshold: raw.confidence_threshold,
         split: raw.split,
         pages_per_document,
@@ -285,7 +329,11 @@ mod tests {
 
         std::fs::create_dir(dir.path().join("classes")).unwrap();
         std::fs::write(&cfg, "classes_dir = \"classes\"\ndefault_class = \"a\"\n").unwrap();
-        std::fs::write(dir.path().join("classes/a.toml"), "name = \"a\"\nsplit = \"pages\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("classes/a.toml"),
+            "name = \"a\"\nsplit = \"pages\"\n",
+        )
+        .unwrap();
         let err = Settings::load(Some(&cfg)).unwrap_err();
         assert!(err.to_string().contains("pages_per_document"), "{err}");
     }

@@ -35,32 +35,57 @@ fn sample_batch_becomes_valid_packages_whose_originals_match_arrival_fingerprint
     let samples = root().join("samples/batch-0001");
     let before = snapshot(&samples);
     let (output, summary) = env.run(&samples, &[]);
-    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(snapshot(&samples), before, "folio run must not touch its input folder");
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        snapshot(&samples),
+        before,
+        "folio run must not touch its input folder"
+    );
 
     let n_files = before.len();
     let pages: usize = summary["pages"].as_u64().unwrap() as usize;
-    assert!(pages > n_files, "the sample holds a multi-page TIFF: {pages} pages in {n_files} files");
+    assert!(
+        pages > n_files,
+        "the sample holds a multi-page TIFF: {pages} pages in {n_files} files"
+    );
     let bags = packages(&env.out());
-    assert_eq!(bags.len(), n_files, "one package per file (class general, split = file)");
+    assert_eq!(
+        bags.len(),
+        n_files,
+        "one package per file (class general, split = file)"
+    );
     assert_eq!(summary["batch"]["state"], "packaged");
 
     let batch_id = summary["batch"]["id"].as_str().unwrap();
-    let arrived: HashMap<String, String> =
-        store_files(&env, batch_id).into_iter().map(|f| (f.original_name.clone(), f.sha256)).collect();
+    let arrived: HashMap<String, String> = store_files(&env, batch_id)
+        .into_iter()
+        .map(|f| (f.original_name.clone(), f.sha256))
+        .collect();
     assert_eq!(arrived.len(), n_files);
     let mut originals_seen = 0;
     let mut pages_seen = 0;
     for bag in &bags {
         bagit_validate(bag);
         let index: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(bag.join("data/index.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(bag.join("data/index.json")).unwrap())
+                .unwrap();
         let sums = manifest(bag);
         for original in index["originals"].as_array().unwrap() {
             let name = original["original_name"].as_str().unwrap();
             let path = original["path"].as_str().unwrap();
-            assert_eq!(sums[path], arrived[name], "{name}: manifest checksum must equal the arrival fingerprint");
-            assert_eq!(sha256(&samples.join(name)), arrived[name], "{name}: byte-for-byte copy");
+            assert_eq!(
+                sums[path], arrived[name],
+                "{name}: manifest checksum must equal the arrival fingerprint"
+            );
+            assert_eq!(
+                sha256(&samples.join(name)),
+                arrived[name],
+                "{name}: byte-for-byte copy"
+            );
             originals_seen += 1;
         }
         for page in index["pages"].as_array().unwrap() {
@@ -75,14 +100,24 @@ fn sample_batch_becomes_valid_packages_whose_originals_match_arrival_fingerprint
     // OCR text of the sample pages holds words of their ground truth.
     let texts: Vec<String> = bags
         .iter()
-        .flat_map(|b| walkdir::WalkDir::new(b.join("data/text")).into_iter().filter_map(Result::ok))
+        .flat_map(|b| {
+            walkdir::WalkDir::new(b.join("data/text"))
+                .into_iter()
+                .filter_map(Result::ok)
+        })
         .filter(|e| e.file_type().is_file())
         .map(|e| std::fs::read_to_string(e.path()).unwrap())
         .collect();
     let all = texts.join("\n");
-    for truth_file in ["tesseract-test/phototest.txt", "tesseract-test/8087_054.3B.txt"] {
+    for truth_file in [
+        "tesseract-test/phototest.txt",
+        "tesseract-test/8087_054.3B.txt",
+    ] {
         let truth = std::fs::read_to_string(shared(truth_file)).unwrap();
-        let words: Vec<&str> = truth.split_whitespace().filter(|w| w.len() >= 6 && w.chars().all(char::is_alphabetic)).collect();
+        let words: Vec<&str> = truth
+            .split_whitespace()
+            .filter(|w| w.len() >= 6 && w.chars().all(char::is_alphabetic))
+            .collect();
         let found = words.iter().filter(|w| all.contains(*w)).count();
         assert!(
             found * 10 >= words.len() * 8,
@@ -98,7 +133,10 @@ fn running_the_same_batch_twice_duplicates_nothing() {
     let batch = make_batch(
         &env,
         "twice",
-        &[(&shared("tesseract-test/phototest.tif"), "a.tif"), (&shared("tesseract-test/eurotext.tif"), "b.tif")],
+        &[
+            (&shared("tesseract-test/phototest.tif"), "a.tif"),
+            (&shared("tesseract-test/eurotext.tif"), "b.tif"),
+        ],
     );
     let (first, s1) = env.run(&batch, &["--quiet"]);
     assert!(first.status.success());
@@ -108,15 +146,25 @@ fn running_the_same_batch_twice_duplicates_nothing() {
 
     let (second, s2) = env.run(&batch, &["--quiet"]);
     assert!(second.status.success());
-    assert_eq!(s2["batch"]["id"], s1["batch"]["id"], "same folder, same batch");
+    assert_eq!(
+        s2["batch"]["id"], s1["batch"]["id"],
+        "same folder, same batch"
+    );
     assert_eq!(s2["intake"]["accepted"].as_array().unwrap().len(), 0);
     assert_eq!(s2["intake"]["known"].as_array().unwrap().len(), 2);
     assert_eq!(s2["documents"].as_array().unwrap().len(), 0);
     assert_eq!(packages(&env.out()), bags, "no new package");
-    assert_eq!(store_files(&env, s1["batch"]["id"].as_str().unwrap()).len(), 2);
+    assert_eq!(
+        store_files(&env, s1["batch"]["id"].as_str().unwrap()).len(),
+        2
+    );
 
     // The same content under another name in a new folder is known too.
-    let other = make_batch(&env, "renamed", &[(&shared("tesseract-test/phototest.tif"), "renamed.tif")]);
+    let other = make_batch(
+        &env,
+        "renamed",
+        &[(&shared("tesseract-test/phototest.tif"), "renamed.tif")],
+    );
     let (_, s3) = env.run(&other, &["--quiet"]);
     assert_eq!(s3["intake"]["known"].as_array().unwrap().len(), 1);
     assert_eq!(packages(&env.out()).len(), 2);
@@ -126,7 +174,14 @@ fn running_the_same_batch_twice_duplicates_nothing() {
 fn corrupt_and_foreign_files_go_to_quarantine_and_the_rest_is_packaged() {
     let env = Env::new();
     let good = shared("tesseract-test/phototest.tif");
-    let batch = make_batch(&env, "mixed", &[(&good, "01.tif"), (&shared("tesseract-test/eurotext.tif"), "02.tif")]);
+    let batch = make_batch(
+        &env,
+        "mixed",
+        &[
+            (&good, "01.tif"),
+            (&shared("tesseract-test/eurotext.tif"), "02.tif"),
+        ],
+    );
     let bytes = std::fs::read(shared("tesseract-test/8087_054.3B.tif")).unwrap();
     std::fs::write(batch.join("03_truncated.tif"), &bytes[..bytes.len() / 3]).unwrap();
     std::fs::write(batch.join("04_notes.txt"), "box 17, folder 3").unwrap();
@@ -135,8 +190,15 @@ fn corrupt_and_foreign_files_go_to_quarantine_and_the_rest_is_packaged() {
     let before = snapshot(&batch);
 
     let quarantine = env.dir.path().join("q");
-    let (output, s) = env.run(&batch, &["--quiet", "--quarantine", quarantine.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(4), "quarantined files give exit code 4");
+    let (output, s) = env.run(
+        &batch,
+        &["--quiet", "--quarantine", quarantine.to_str().unwrap()],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "quarantined files give exit code 4"
+    );
     assert_eq!(snapshot(&batch), before, "input untouched");
 
     let q = s["intake"]["quarantined"].as_array().unwrap();
@@ -144,8 +206,13 @@ fn corrupt_and_foreign_files_go_to_quarantine_and_the_rest_is_packaged() {
     assert_eq!(names, ["03_truncated.tif", "04_notes.txt", "05_empty.png"]);
     for name in names {
         let copy = quarantine.join(name);
-        assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(batch.join(name)).unwrap(), "{name}: exact copy");
-        let reason = std::fs::read_to_string(quarantine.join(format!("{name}.reason.txt"))).unwrap();
+        assert_eq!(
+            std::fs::read(&copy).unwrap(),
+            std::fs::read(batch.join(name)).unwrap(),
+            "{name}: exact copy"
+        );
+        let reason =
+            std::fs::read_to_string(quarantine.join(format!("{name}.reason.txt"))).unwrap();
         assert!(reason.contains("reason: "), "{reason}");
     }
     let reason = std::fs::read_to_string(quarantine.join("04_notes.txt.reason.txt")).unwrap();
@@ -156,17 +223,39 @@ fn corrupt_and_foreign_files_go_to_quarantine_and_the_rest_is_packaged() {
         bagit_validate(&bag);
     }
     // The text summary says so too.
-    let text = env.folio(&["run", batch.to_str().unwrap(), "--out", env.out().to_str().unwrap(), "--quiet"]).output().unwrap();
-    assert!(text.status.success(), "second run: nothing new, nothing to attend to");
+    let text = env
+        .folio(&[
+            "run",
+            batch.to_str().unwrap(),
+            "--out",
+            env.out().to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        text.status.success(),
+        "second run: nothing new, nothing to attend to"
+    );
 }
 
 #[test]
 fn folio_sets_one_openmp_thread_per_engine_itself() {
     let env = Env::new();
-    let batch = make_batch(&env, "omp", &[(&shared("tesseract-test/8087_054.3B.tif"), "a.tif"), (&shared("tesseract-test/8071_093.3B.tif"), "b.tif")]);
+    let batch = make_batch(
+        &env,
+        "omp",
+        &[
+            (&shared("tesseract-test/8087_054.3B.tif"), "a.tif"),
+            (&shared("tesseract-test/8071_093.3B.tif"), "b.tif"),
+        ],
+    );
     let (output, s) = env.run(&batch, &["--quiet", "--workers", "2"]);
     assert!(output.status.success());
-    assert_eq!(s["omp_thread_limit"], "1", "folio re-executes itself with OMP_THREAD_LIMIT=1");
+    assert_eq!(
+        s["omp_thread_limit"], "1",
+        "folio re-executes itself with OMP_THREAD_LIMIT=1"
+    );
     // main + 2 workers + producer + broadcast driver + runtime + sampler
     // + sqlite: with OpenMP's default, each engine adds a thread per core.
     let peak = s["threads_peak"].as_u64().unwrap();
@@ -180,41 +269,97 @@ fn split_rules_make_documents_by_page_count_or_batch() {
     let env = Env::new();
     let cfg = env.dir.path().join("cfg");
     std::fs::create_dir_all(cfg.join("classes")).unwrap();
-    std::fs::write(cfg.join("folio.toml"), "classes_dir = \"classes\"\ndefault_class = \"pairs\"\n").unwrap();
-    std::fs::write(cfg.join("classes/pairs.toml"), "name = \"pairs\"\nsplit = \"pages\"\npages_per_document = 2\n").unwrap();
-    std::fs::write(cfg.join("classes/whole.toml"), "name = \"whole\"\nsplit = \"batch\"\n").unwrap();
+    std::fs::write(
+        cfg.join("folio.toml"),
+        "classes_dir = \"classes\"\ndefault_class = \"pairs\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        cfg.join("classes/pairs.toml"),
+        "name = \"pairs\"\nsplit = \"pages\"\npages_per_document = 2\n",
+    )
+    .unwrap();
+    std::fs::write(
+        cfg.join("classes/whole.toml"),
+        "name = \"whole\"\nsplit = \"batch\"\n",
+    )
+    .unwrap();
     let files = [
         (shared("tesseract-test/phototest.tif"), "1.tif"),
         (shared("tesseract-test/eurotext.tif"), "2.tif"),
         (shared("tesseract-test/phototest-rotated-180.png"), "3.png"),
     ];
-    let refs: Vec<(&std::path::Path, &str)> = files.iter().map(|(p, n)| (p.as_path(), *n)).collect();
+    let refs: Vec<(&std::path::Path, &str)> =
+        files.iter().map(|(p, n)| (p.as_path(), *n)).collect();
     let batch = make_batch(&env, "split", &refs);
     let config = cfg.join("folio.toml");
     let (out, s) = env.run(&batch, &["--quiet", "--config", config.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let pages: Vec<u64> = s["documents"].as_array().unwrap().iter().map(|d| d["pages"].as_u64().unwrap()).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pages: Vec<u64> = s["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["pages"].as_u64().unwrap())
+        .collect();
     assert_eq!(pages, [2, 1]);
 
     let env2 = Env::new();
     let batch2 = make_batch(&env2, "split", &refs);
-    let (_, s2) = env2.run(&batch2, &["--quiet", "--config", config.to_str().unwrap(), "--class", "whole"]);
+    let (_, s2) = env2.run(
+        &batch2,
+        &[
+            "--quiet",
+            "--config",
+            config.to_str().unwrap(),
+            "--class",
+            "whole",
+        ],
+    );
     let docs = s2["documents"].as_array().unwrap();
     assert_eq!(docs.len(), 1);
     assert_eq!(docs[0]["pages"], 3);
     let bag = packages(&env2.out()).pop().unwrap();
     bagit_validate(&bag);
-    assert_eq!(std::fs::read_dir(bag.join("data/originals")).unwrap().count(), 3);
+    assert_eq!(
+        std::fs::read_dir(bag.join("data/originals"))
+            .unwrap()
+            .count(),
+        3
+    );
 }
 
 #[test]
 fn clear_errors_for_bad_input_folder_and_unknown_class() {
     let env = Env::new();
-    let (missing, _) = (env.folio(&["run", "/nonexistent/batch", "--out", env.out().to_str().unwrap()]).output().unwrap(), ());
+    let (missing, _) = (
+        env.folio(&[
+            "run",
+            "/nonexistent/batch",
+            "--out",
+            env.out().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap(),
+        (),
+    );
     assert_eq!(missing.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/batch"));
     let samples = root().join("samples/batch-0001");
-    let bad = env.folio(&["run", samples.to_str().unwrap(), "--out", env.out().to_str().unwrap(), "--class", "nope"]).output().unwrap();
+    let bad = env
+        .folio(&[
+            "run",
+            samples.to_str().unwrap(),
+            "--out",
+            env.out().to_str().unwrap(),
+            "--class",
+            "nope",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown document class 'nope'"));
     assert!(!env.out().exists() || packages(&env.out()).is_empty());

@@ -19,7 +19,9 @@ pub fn hex(digest: &[u8]) -> String {
 /// Percent-encodes the characters RFC 8493 §2.1.3 requires in manifest
 /// paths (`%`, CR, LF).
 pub fn encode_path(path: &str) -> String {
-    path.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    path.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// A manifest: one `checksum  path` line per entry, sorted by path so the
@@ -27,7 +29,10 @@ pub fn encode_path(path: &str) -> String {
 pub fn manifest(entries: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = entries.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    sorted.iter().map(|(path, sum)| format!("{sum}  {}\n", encode_path(path))).collect()
+    sorted
+        .iter()
+        .map(|(path, sum)| format!("{sum}  {}\n", encode_path(path)))
+        .collect()
 }
 
 /// `bag-info.txt`: the given metadata plus Payload-Oxum (bytes.count), so a
@@ -48,13 +53,22 @@ mod tests {
 
     #[test]
     fn manifest_is_sorted_and_encoded() {
-        let m = manifest(&[("data/b%1.txt".into(), "bb".into()), ("data/a\n.txt".into(), "aa".into())]);
+        let m = manifest(&[
+            ("data/b%1.txt".into(), "bb".into()),
+            ("data/a\n.txt".into(), "aa".into()),
+        ]);
         assert_eq!(m, "aa  data/a%0A.txt\nbb  data/b%251.txt\n");
     }
 
     #[test]
     fn known_digest_and_oxum() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        assert!(bag_info(&[("Source-Organization".into(), "A\nB".into())], 10, 2).contains("A B\nPayload-Oxum: 10.2\n"));
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(
+            bag_info(&[("Source-Organization".into(), "A\nB".into())], 10, 2)
+                .contains("A B\nPayload-Oxum: 10.2\n")
+        );
     }
 }

@@ -90,7 +90,13 @@ enum Source<'a> {
 /// Opens a file's bytes for page-by-page decoding. Fails only when the
 /// file as a whole is unreadable (format, size, header).
 pub fn pages<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Pages<'a>, StageError> {
-    check_limit(0, "file size", "max_file_bytes", bytes.len() as u64, limits.max_file_bytes)?;
+    check_limit(
+        0,
+        "file size",
+        "max_file_bytes",
+        bytes.len() as u64,
+        limits.max_file_bytes,
+    )?;
     let format = Format::sniff(bytes)?;
     let source = match format {
         Format::Tiff => {
@@ -105,7 +111,12 @@ pub fn pages<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Pages<'a>, St
         }
         other => Source::Single(bytes, other),
     };
-    Ok(Pages { source, limits: limits.clone(), next_index: 0, done: false })
+    Ok(Pages {
+        source,
+        limits: limits.clone(),
+        next_index: 0,
+        done: false,
+    })
 }
 
 /// Decodes every page of a file at once; for tests and small files. The
@@ -129,7 +140,11 @@ impl Iterator for Pages<'_> {
                 decode_single(bytes, *format, &self.limits)
             }
             Source::Tiff(dec) => {
-                let result = if index == 0 { Ok(()) } else { advance_tiff(dec, index, &self.limits) };
+                let result = if index == 0 {
+                    Ok(())
+                } else {
+                    advance_tiff(dec, index, &self.limits)
+                };
                 let result = result.and_then(|()| decode_tiff_page(dec, index, &self.limits));
                 if result.is_err() || !dec.more_images() {
                     self.done = true;
@@ -149,7 +164,13 @@ fn advance_tiff(
     index: usize,
     limits: &DecodeLimits,
 ) -> Result<(), StageError> {
-    check_limit(index, "page count", "max_pages", index as u64 + 1, limits.max_pages)?;
+    check_limit(
+        index,
+        "page count",
+        "max_pages",
+        index as u64 + 1,
+        limits.max_pages,
+    )?;
     dec.next_image().map_err(|e| corrupt(index, e))
 }
 
@@ -163,8 +184,8 @@ fn decode_tiff_page(
     let color_type = dec.colortype().map_err(|e| corrupt(index, e))?;
     let dpi = tiff_dpi(dec);
     let data = dec.read_image().map_err(|e| corrupt(index, e))?;
-    let (gray, color) = tiff_to_gray(data, color_type, w, h)
-        .ok_or_else(|| StageError::Corrupt {
+    let (gray, color) =
+        tiff_to_gray(data, color_type, w, h).ok_or_else(|| StageError::Corrupt {
             page: index,
             reason: format!("unsupported TIFF pixel layout {color_type:?}"),
         })?;
@@ -178,7 +199,9 @@ fn tiff_dpi(dec: &mut TiffDecoder<Cursor<&[u8]>>) -> Option<f32> {
         other => other.into_f32().ok()?,
     };
     // ResolutionUnit: 1 none, 2 inch (default), 3 centimetre.
-    let unit = dec.get_tag_unsigned::<u16>(Tag::ResolutionUnit).unwrap_or(2);
+    let unit = dec
+        .get_tag_unsigned::<u16>(Tag::ResolutionUnit)
+        .unwrap_or(2);
     match unit {
         3 => Some(x * 2.54),
         2 => Some(x),
@@ -251,14 +274,30 @@ fn raw_to_gray(buf: Vec<u8>, channels: usize, w: u32, h: u32) -> Option<(GrayIma
         return None;
     }
     let (img, mode) = match channels {
-        1 => (DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, buf)?), ColorMode::Gray),
-        2 => (DynamicImage::ImageLumaA8(image::GrayAlphaImage::from_raw(w, h, buf)?), ColorMode::Gray),
-        3 => (DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, buf)?), ColorMode::Color),
-        4 => (DynamicImage::ImageRgba8(image::RgbaImage::from_raw(w, h, buf)?), ColorMode::Color),
+        1 => (
+            DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, buf)?),
+            ColorMode::Gray,
+        ),
+        2 => (
+            DynamicImage::ImageLumaA8(image::GrayAlphaImage::from_raw(w, h, buf)?),
+            ColorMode::Gray,
+        ),
+        3 => (
+            DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, buf)?),
+            ColorMode::Color,
+        ),
+        4 => (
+            DynamicImage::ImageRgba8(image::RgbaImage::from_raw(w, h, buf)?),
+            ColorMode::Color,
+        ),
         _ => return None,
     };
     let gray = img.to_luma8();
-    let mode = if mode == ColorMode::Gray && is_bilevel(&gray) { ColorMode::Bilevel } else { mode };
+    let mode = if mode == ColorMode::Gray && is_bilevel(&gray) {
+        ColorMode::Bilevel
+    } else {
+        mode
+    };
     Some((gray, mode))
 }
 
@@ -266,7 +305,11 @@ fn is_bilevel(gray: &GrayImage) -> bool {
     gray.as_raw().iter().all(|&v| v == 0 || v == 255)
 }
 
-fn decode_single(bytes: &[u8], format: Format, limits: &DecodeLimits) -> Result<PageImage, StageError> {
+fn decode_single(
+    bytes: &[u8],
+    format: Format,
+    limits: &DecodeLimits,
+) -> Result<PageImage, StageError> {
     let mut reader = ImageReader::new(Cursor::new(bytes));
     reader.set_format(match format {
         Format::Png => image::ImageFormat::Png,
@@ -289,9 +332,17 @@ fn decode_single(bytes: &[u8], format: Format, limits: &DecodeLimits) -> Result<
     img_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8));
     reader.limits(img_limits);
     let img = reader.decode().map_err(|e| corrupt(0, e))?;
-    let color = if img.color().has_color() { ColorMode::Color } else { ColorMode::Gray };
+    let color = if img.color().has_color() {
+        ColorMode::Color
+    } else {
+        ColorMode::Gray
+    };
     let gray = img.to_luma8();
-    let color = if color == ColorMode::Gray && is_bilevel(&gray) { ColorMode::Bilevel } else { color };
+    let color = if color == ColorMode::Gray && is_bilevel(&gray) {
+        ColorMode::Bilevel
+    } else {
+        color
+    };
     let dpi = match format {
         Format::Png => png_dpi(bytes),
         Format::Jpeg => jpeg_dpi(bytes),
@@ -336,23 +387,53 @@ fn jpeg_dpi(bytes: &[u8]) -> Option<f32> {
 }
 
 fn check_size(page: usize, w: u32, h: u32, limits: &DecodeLimits) -> Result<(), StageError> {
-    check_limit(page, "page side (pixels)", "max_side", w.max(h) as u64, limits.max_side)?;
-    check_limit(page, "page pixels", "max_pixels", w as u64 * h as u64, limits.max_pixels)?;
+    check_limit(
+        page,
+        "page side (pixels)",
+        "max_side",
+        w.max(h) as u64,
+        limits.max_side,
+    )?;
+    check_limit(
+        page,
+        "page pixels",
+        "max_pixels",
+        w as u64 * h as u64,
+        limits.max_pixels,
+    )?;
     if w == 0 || h == 0 {
-        return Err(StageError::Corrupt { page, reason: "the page has no pixels".into() });
+        return Err(StageError::Corrupt {
+            page,
+            reason: "the page has no pixels".into(),
+        });
     }
     Ok(())
 }
 
-fn check_limit(page: usize, what: &'static str, key: &'static str, actual: u64, limit: u64) -> Result<(), StageError> {
+fn check_limit(
+    page: usize,
+    what: &'static str,
+    key: &'static str,
+    actual: u64,
+    limit: u64,
+) -> Result<(), StageError> {
     if actual > limit {
-        return Err(StageError::LimitExceeded { page, what, key, actual, limit });
+        return Err(StageError::LimitExceeded {
+            page,
+            what,
+            key,
+            actual,
+            limit,
+        });
     }
     Ok(())
 }
 
 fn corrupt(page: usize, e: impl std::fmt::Display) -> StageError {
-    StageError::Corrupt { page, reason: e.to_string() }
+    StageError::Corrupt {
+        page,
+        reason: e.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -360,13 +441,19 @@ mod tests {
     use super::*;
 
     fn shared(path: &str) -> Vec<u8> {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(path);
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/data")
+            .join(path);
         std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
 
     #[test]
     fn g4_tiff_decodes_black_text_on_white_with_dpi() {
-        let pages = decode_all(&shared("tesseract-test/8087_054.3B.tif"), &DecodeLimits::default()).unwrap();
+        let pages = decode_all(
+            &shared("tesseract-test/8087_054.3B.tif"),
+            &DecodeLimits::default(),
+        )
+        .unwrap();
         assert_eq!(pages.len(), 1);
         let p = &pages[0];
         assert_eq!(p.color, ColorMode::Bilevel);
@@ -378,7 +465,11 @@ mod tests {
 
     #[test]
     fn png_and_jpeg_decode() {
-        let png = decode_all(&shared("tesseract-test/phototest-rotated-180.png"), &DecodeLimits::default()).unwrap();
+        let png = decode_all(
+            &shared("tesseract-test/phototest-rotated-180.png"),
+            &DecodeLimits::default(),
+        )
+        .unwrap();
         assert_eq!(png.len(), 1);
         let jpg = decode_all(&shared("forms-zh/form_001.jpg"), &DecodeLimits::default()).unwrap();
         assert_eq!(jpg.len(), 1);
@@ -387,7 +478,10 @@ mod tests {
 
     #[test]
     fn pixel_limit_is_enforced_with_its_key() {
-        let limits = DecodeLimits { max_pixels: 1000, ..DecodeLimits::default() };
+        let limits = DecodeLimits {
+            max_pixels: 1000,
+            ..DecodeLimits::default()
+        };
         let err = decode_all(&shared("tesseract-test/phototest.tif"), &limits).unwrap_err();
         assert!(err.to_string().contains("max_pixels"), "{err}");
     }
@@ -396,7 +490,10 @@ mod tests {
     fn truncated_and_foreign_bytes_are_errors_not_panics() {
         let bytes = shared("tesseract-test/8087_054.3B.tif");
         for cut in [0, 3, 8, 100, bytes.len() / 2] {
-            assert!(decode_all(&bytes[..cut], &DecodeLimits::default()).is_err(), "cut at {cut}");
+            assert!(
+                decode_all(&bytes[..cut], &DecodeLimits::default()).is_err(),
+                "cut at {cut}"
+            );
         }
         let err = decode_all(b"hello, not an image", &DecodeLimits::default()).unwrap_err();
         assert!(matches!(err, StageError::UnsupportedFormat(_)));

@@ -15,7 +15,9 @@ pub enum StageError {
     Corrupt { page: usize, reason: String },
     /// A configured decoder limit was exceeded; raising the limit in
     /// `folio.toml` `[decode]` lets the file through.
-    #[error("page {page}: {what} {actual} exceeds the limit {limit} (raise [decode].{key} in folio.toml)")]
+    #[error(
+        "page {page}: {what} {actual} exceeds the limit {limit} (raise [decode].{key} in folio.toml)"
+    )]
     LimitExceeded {
         page: usize,
         what: &'static str,

@@ -44,10 +44,15 @@ impl Validator {
             Validator::PrcId => prc_id_ok(value),
             Validator::Date => date_ok(value),
             Validator::Amount => {
-                let re = Regex::new(r"^\d{1,3}(,\d{3})*(\.\d{2})?$|^\d+(\.\d{2})?$").expect("static regex");
+                let re = Regex::new(r"^\d{1,3}(,\d{3})*(\.\d{2})?$|^\d+(\.\d{2})?$")
+                    .expect("static regex");
                 re.is_match(value)
             }
-            Validator::Mobile => value.len() == 11 && value.starts_with('1') && value.bytes().all(|b| b.is_ascii_digit()),
+            Validator::Mobile => {
+                value.len() == 11
+                    && value.starts_with('1')
+                    && value.bytes().all(|b| b.is_ascii_digit())
+            }
         }
     }
 }
@@ -85,7 +90,10 @@ pub struct FieldSet {
 impl FieldSet {
     /// Compiles the class's field specs; a bad pattern is a config error.
     pub fn new(specs: &[FieldSpec]) -> Result<Self, StageError> {
-        let invalid = |reason: String| StageError::Invalid { stage: "extract", reason };
+        let invalid = |reason: String| StageError::Invalid {
+            stage: "extract",
+            reason,
+        };
         let mut fields = Vec::new();
         for spec in specs {
             let value = Regex::new(&spec.pattern)
@@ -96,8 +104,11 @@ impl FieldSet {
                 .map(|l| {
                     // Tesseract may split or join label words: allow any
                     // whitespace between the label's characters.
-                    let chars: Vec<String> =
-                        l.chars().filter(|c| !c.is_whitespace()).map(|c| regex::escape(&c.to_string())).collect();
+                    let chars: Vec<String> = l
+                        .chars()
+                        .filter(|c| !c.is_whitespace())
+                        .map(|c| regex::escape(&c.to_string()))
+                        .collect();
                     Regex::new(&format!("(?i){}", chars.join(r"\s*")))
                         .map_err(|e| invalid(format!("field {}: label {l}: {e}", spec.name)))
                 })
@@ -115,8 +126,15 @@ impl FieldSet {
     /// Finds every field in a document's pages (`pages[i]` = words of page i)
     /// and routes each: accepted when valid and confidence ≥ `threshold` (0..1).
     pub fn extract(&self, pages: &[&[Word]], threshold: f32) -> Vec<FieldValue> {
-        let lines: Vec<Line> = pages.iter().enumerate().flat_map(|(p, words)| build_lines(p, words)).collect();
-        self.fields.iter().map(|(spec, labels, value)| find_field(spec, labels, value, &lines, threshold)).collect()
+        let lines: Vec<Line> = pages
+            .iter()
+            .enumerate()
+            .flat_map(|(p, words)| build_lines(p, words))
+            .collect();
+        self.fields
+            .iter()
+            .map(|(spec, labels, value)| find_field(spec, labels, value, &lines, threshold))
+            .collect()
     }
 }
 
@@ -150,10 +168,14 @@ fn build_lines(page: usize, words: &[Word]) -> Vec<Line<'_>> {
     rows.into_iter()
         .map(|(_, _, mut row)| {
             row.sort_by_key(|w| w.bbox.x0);
-            let mut line = Line { page, text: String::new(), spans: Vec::new() };
+            let mut line = Line {
+                page,
+                text: String::new(),
+                spans: Vec::new(),
+            };
             for w in row {
-                let joins_cjk =
-                    line.text.chars().last().is_some_and(is_cjk) && w.text.chars().next().is_some_and(is_cjk);
+                let joins_cjk = line.text.chars().last().is_some_and(is_cjk)
+                    && w.text.chars().next().is_some_and(is_cjk);
                 if !line.text.is_empty() && !joins_cjk {
                     line.text.push(' ');
                 }
@@ -170,10 +192,20 @@ fn is_cjk(c: char) -> bool {
     matches!(c as u32, 0x3000..=0x303F | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xFF00..=0xFFEF)
 }
 
-fn find_field(spec: &FieldSpec, labels: &[Regex], value: &Regex, lines: &[Line], threshold: f32) -> FieldValue {
+fn find_field(
+    spec: &FieldSpec,
+    labels: &[Regex],
+    value: &Regex,
+    lines: &[Line],
+    threshold: f32,
+) -> FieldValue {
     // Value after a label on the same line; else the pattern anywhere.
     let after_label = lines.iter().find_map(|line| {
-        let end = labels.iter().filter_map(|l| l.find(&line.text)).map(|m| m.end()).max()?;
+        let end = labels
+            .iter()
+            .filter_map(|l| l.find(&line.text))
+            .map(|m| m.end())
+            .max()?;
         let m = value.find_at(&line.text, end)?;
         Some((line, m.start(), m.end()))
     });
@@ -184,7 +216,8 @@ fn find_field(spec: &FieldSpec, labels: &[Regex], value: &Regex, lines: &[Line],
             value
                 .find_iter(&line.text)
                 .find(|m| {
-                    line.spans.iter().any(|(s, _, _)| *s == m.start()) && line.spans.iter().any(|(_, e, _)| *e == m.end())
+                    line.spans.iter().any(|(s, _, _)| *s == m.start())
+                        && line.spans.iter().any(|(_, e, _)| *e == m.end())
                 })
                 .map(|m| (line, m.start(), m.end()))
         })
@@ -196,21 +229,37 @@ fn find_field(spec: &FieldSpec, labels: &[Regex], value: &Regex, lines: &[Line],
             confidence: 0.0,
             page: None,
             bbox: None,
-            route: Route::Keying { reason: "not found on the page".into() },
+            route: Route::Keying {
+                reason: "not found on the page".into(),
+            },
         };
     };
     let text = line.text[start..end].to_string();
-    let words: Vec<&Word> = line.spans.iter().filter(|(s, e, _)| *s < end && *e > start).map(|(_, _, w)| *w).collect();
+    let words: Vec<&Word> = line
+        .spans
+        .iter()
+        .filter(|(s, e, _)| *s < end && *e > start)
+        .map(|(_, _, w)| *w)
+        .collect();
     let confidence = words.iter().map(|w| w.confidence).fold(100.0f32, f32::min) / 100.0;
     let bbox = words.iter().map(|w| w.bbox).reduce(|a, b| a.union(&b));
     let route = match spec.validate {
-        Some(v) if !v.check(&text) => Route::Keying { reason: format!("fails {v:?} check") },
-        _ if confidence < threshold => {
-            Route::Keying { reason: format!("confidence {confidence:.2} below {threshold:.2}") }
-        }
+        Some(v) if !v.check(&text) => Route::Keying {
+            reason: format!("fails {v:?} check"),
+        },
+        _ if confidence < threshold => Route::Keying {
+            reason: format!("confidence {confidence:.2} below {threshold:.2}"),
+        },
         _ => Route::Accepted,
     };
-    FieldValue { name: spec.name.clone(), value: Some(text), confidence, page: Some(line.page), bbox, route }
+    FieldValue {
+        name: spec.name.clone(),
+        value: Some(text),
+        confidence,
+        page: Some(line.page),
+        bbox,
+        route,
+    }
 }
 
 fn prc_id_ok(id: &str) -> bool {
@@ -220,15 +269,23 @@ fn prc_id_ok(id: &str) -> bool {
     if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
         return false;
     }
-    let sum: u32 = b[..17].iter().zip(WEIGHTS).map(|(d, w)| (d - b'0') as u32 * w).sum();
+    let sum: u32 = b[..17]
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(d, w)| (d - b'0') as u32 * w)
+        .sum();
     let birth = format!("{}-{}-{}", &id[6..10], &id[10..12], &id[12..14]);
     CHECK[(sum % 11) as usize] == b[17].to_ascii_uppercase() && date_ok(&birth)
 }
 
 fn date_ok(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
-    let [y, m, d] = parts.as_slice() else { return false };
-    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<u32>(), m.parse::<u32>(), d.parse::<u32>()) else { return false };
+    let [y, m, d] = parts.as_slice() else {
+        return false;
+    };
+    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<u32>(), m.parse::<u32>(), d.parse::<u32>()) else {
+        return false;
+    };
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let days = match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -245,11 +302,26 @@ mod tests {
     use super::*;
 
     fn word(text: &str, x: u32, line: u32, conf: f32) -> Word {
-        Word { text: text.into(), bbox: BBox { x0: x, y0: line * 40, x1: x + 30, y1: line * 40 + 20 }, confidence: conf, line: (1, 1, line) }
+        Word {
+            text: text.into(),
+            bbox: BBox {
+                x0: x,
+                y0: line * 40,
+                x1: x + 30,
+                y1: line * 40 + 20,
+            },
+            confidence: conf,
+            line: (1, 1, line),
+        }
     }
 
     fn spec(name: &str, labels: &[&str], pattern: &str, validate: Option<Validator>) -> FieldSpec {
-        FieldSpec { name: name.into(), labels: labels.iter().map(|s| s.to_string()).collect(), pattern: pattern.into(), validate }
+        FieldSpec {
+            name: name.into(),
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            pattern: pattern.into(),
+            validate,
+        }
     }
 
     #[test]
@@ -264,7 +336,12 @@ mod tests {
         ];
         let set = FieldSet::new(&[
             spec("policy_no", &["保单号", "Policy No"], r"P\d{12}", None),
-            spec("id_number", &["身份证号"], r"\d{17}[\dX]", Some(Validator::PrcId)),
+            spec(
+                "id_number",
+                &["身份证号"],
+                r"\d{17}[\dX]",
+                Some(Validator::PrcId),
+            ),
         ])
         .unwrap();
         let got = set.extract(&[&words], 0.8);
@@ -276,7 +353,11 @@ mod tests {
 
     #[test]
     fn low_confidence_bad_check_digit_and_missing_go_to_keying() {
-        let words = vec![word("Policy", 0, 1, 95.0), word("P201228179657", 200, 1, 41.0), word("310104198108166678", 0, 2, 99.0)];
+        let words = vec![
+            word("Policy", 0, 1, 95.0),
+            word("P201228179657", 200, 1, 41.0),
+            word("310104198108166678", 0, 2, 99.0),
+        ];
         let set = FieldSet::new(&[
             spec("policy_no", &["Policy"], r"P\d{12}", None),
             spec("id_number", &["ID"], r"\d{17}[\dX]", Some(Validator::PrcId)),

@@ -23,7 +23,11 @@ pub struct OcrOptions {
 
 impl Default for OcrOptions {
     fn default() -> Self {
-        Self { languages: "eng".into(), datapath: None, variables: BTreeMap::new() }
+        Self {
+            languages: "eng".into(),
+            datapath: None,
+            variables: BTreeMap::new(),
+        }
     }
 }
 
@@ -55,7 +59,10 @@ impl TesseractEngine {
     /// memory, which is why workers keep theirs).
     pub fn new(options: &OcrOptions) -> Result<Self, StageError> {
         let api = Self::start(options)?;
-        Ok(Self { api: Some(api), options: options.clone() })
+        Ok(Self {
+            api: Some(api),
+            options: options.clone(),
+        })
     }
 
     fn start(options: &OcrOptions) -> Result<Tesseract, StageError> {
@@ -73,7 +80,11 @@ impl TesseractEngine {
         Ok(api)
     }
 
-    fn run(api: Tesseract, image: &GrayImage, dpi: u32) -> Result<(Tesseract, OcrPage), StageError> {
+    fn run(
+        api: Tesseract,
+        image: &GrayImage,
+        dpi: u32,
+    ) -> Result<(Tesseract, OcrPage), StageError> {
         let (w, h) = image.dimensions();
         let mut api = api
             .set_frame(image.as_raw(), w as i32, h as i32, 1, w as i32)
@@ -81,7 +92,9 @@ impl TesseractEngine {
             .set_source_resolution(dpi as i32)
             .recognize()
             .map_err(|e| StageError::Ocr(e.to_string()))?;
-        let tsv = api.get_tsv_text(0).map_err(|e| StageError::Ocr(e.to_string()))?;
+        let tsv = api
+            .get_tsv_text(0)
+            .map_err(|e| StageError::Ocr(e.to_string()))?;
         let text = api.get_text().map_err(|e| StageError::Ocr(e.to_string()))?;
         let words = parse_tsv(&tsv);
         let mean_confidence = if words.is_empty() {
@@ -89,7 +102,14 @@ impl TesseractEngine {
         } else {
             words.iter().map(|w| w.confidence).sum::<f32>() / words.len() as f32
         };
-        Ok((api, OcrPage { text: text.trim_end().to_string(), words, mean_confidence }))
+        Ok((
+            api,
+            OcrPage {
+                text: text.trim_end().to_string(),
+                words,
+                mean_confidence,
+            },
+        ))
     }
 }
 
@@ -151,14 +171,25 @@ mod tests {
         let words = parse_tsv(tsv);
         assert_eq!(words.len(), 2);
         assert_eq!(words[0].text, "Policy");
-        assert_eq!(words[0].bbox, BBox { x0: 10, y0: 20, x1: 40, y1: 35 });
+        assert_eq!(
+            words[0].bbox,
+            BBox {
+                x0: 10,
+                y0: 20,
+                x1: 40,
+                y1: 35
+            }
+        );
         assert_eq!(words[1].confidence, 88.0);
         assert_eq!(words[1].line, (1, 1, 2));
     }
 
     #[test]
     fn missing_language_is_a_clear_error() {
-        let opts = OcrOptions { languages: "xx_not_a_language".into(), ..OcrOptions::default() };
+        let opts = OcrOptions {
+            languages: "xx_not_a_language".into(),
+            ..OcrOptions::default()
+        };
         let err = TesseractEngine::new(&opts).err().expect("must fail");
         assert!(err.to_string().contains("xx_not_a_language"), "{err}");
     }

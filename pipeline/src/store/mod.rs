@@ -38,15 +38,21 @@ impl Store {
     /// brings the schema up to date.
     pub async fn open(url: &str) -> Result<Store, FolioError> {
         sqlx::any::install_default_drivers();
-        let dialect = if url.starts_with("sqlite:") { Dialect::Sqlite } else { Dialect::Postgres };
-        let err = |e: &dyn std::fmt::Display| FolioError::Store { url: redact(url), reason: e.to_string() };
-        if dialect == Dialect::Sqlite {
-            if let Some(path) = sqlite_path(url)
-                && let Some(parent) = std::path::Path::new(&path).parent()
-                && !parent.as_os_str().is_empty()
-            {
-                std::fs::create_dir_all(parent).map_err(|e| err(&e))?;
-            }
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else {
+            Dialect::Postgres
+        };
+        let err = |e: &dyn std::fmt::Display| FolioError::Store {
+            url: redact(url),
+            reason: e.to_string(),
+        };
+        if dialect == Dialect::Sqlite
+            && let Some(path) = sqlite_path(url)
+            && let Some(parent) = std::path::Path::new(&path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| err(&e))?;
         }
         let pool = AnyPoolOptions::new()
             .max_connections(if dialect == Dialect::Sqlite { 1 } else { 4 })
@@ -67,7 +73,11 @@ impl Store {
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
         };
         migrated.map_err(|e| err(&e))?;
-        Ok(Store { pool, dialect, url: redact(url) })
+        Ok(Store {
+            pool,
+            dialect,
+            url: redact(url),
+        })
     }
 
     /// The database kind.
@@ -81,7 +91,10 @@ impl Store {
     }
 
     fn err(&self, e: impl std::fmt::Display) -> FolioError {
-        FolioError::Store { url: self.url.clone(), reason: e.to_string() }
+        FolioError::Store {
+            url: self.url.clone(),
+            reason: e.to_string(),
+        }
     }
 
     /// The batch last made from `source` (a canonical folder path).
@@ -93,7 +106,9 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        row.map(|r| batch_row(&r)).transpose().map_err(|e| self.err(e))
+        row.map(|r| batch_row(&r))
+            .transpose()
+            .map_err(|e| self.err(e))
     }
 
     /// A batch by id.
@@ -103,20 +118,33 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        row.map(|r| batch_row(&r)).transpose().map_err(|e| self.err(e))
+        row.map(|r| batch_row(&r))
+            .transpose()
+            .map_err(|e| self.err(e))
     }
 
     /// Every batch, newest first.
     pub async fn batches(&self) -> Result<Vec<BatchRow>, FolioError> {
-        let rows = sqlx::query("SELECT id, name, source, class, state FROM batches ORDER BY created_at DESC")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        rows.iter().map(batch_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let rows = sqlx::query(
+            "SELECT id, name, source, class, state FROM batches ORDER BY created_at DESC",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(batch_row)
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Records a new batch in `Received`.
-    pub async fn create_batch(&self, id: &str, name: &str, source: &str, class: &str) -> Result<BatchRow, FolioError> {
+    pub async fn create_batch(
+        &self,
+        id: &str,
+        name: &str,
+        source: &str,
+        class: &str,
+    ) -> Result<BatchRow, FolioError> {
         let at = now();
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         sqlx::query("INSERT INTO batches (id, name, source, class, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)")
@@ -149,7 +177,12 @@ impl Store {
 
     /// Moves a batch to `to` if the state machine allows it from its
     /// current state; logs the move with `reason`.
-    pub async fn transition(&self, batch_id: &str, to: BatchState, reason: &str) -> Result<(), FolioError> {
+    pub async fn transition(
+        &self,
+        batch_id: &str,
+        to: BatchState,
+        reason: &str,
+    ) -> Result<(), FolioError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         let row = sqlx::query("SELECT state FROM batches WHERE id = $1")
             .bind(batch_id)
@@ -215,7 +248,9 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        row.map(|r| file_row(&r)).transpose().map_err(|e| self.err(e))
+        row.map(|r| file_row(&r))
+            .transpose()
+            .map_err(|e| self.err(e))
     }
 
     /// Every file of a batch, in arrival order.
@@ -227,7 +262,10 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        rows.iter().map(file_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+        rows.iter()
+            .map(file_row)
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Records a file's arrival (its fingerprint) in `state`; a file the
@@ -380,7 +418,10 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        rows.iter().map(page_report_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+        rows.iter()
+            .map(page_report_row)
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Fields of a document.
@@ -415,7 +456,9 @@ impl Store {
 }
 
 fn sqlite_path(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| path.to_string())
 }
@@ -427,7 +470,9 @@ fn batch_row(r: &AnyRow) -> Result<BatchRow, sqlx::Error> {
         name: r.try_get(1)?,
         source: r.try_get(2)?,
         class: r.try_get(3)?,
-        state: state.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        state: state
+            .parse()
+            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
     })
 }
 
@@ -439,7 +484,9 @@ fn file_row(r: &AnyRow) -> Result<FileRow, sqlx::Error> {
         original_name: r.try_get(2)?,
         bytes: r.try_get(3)?,
         pages: r.try_get(4)?,
-        state: state.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        state: state
+            .parse()
+            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
         reason: r.try_get(6)?,
     })
 }
@@ -467,8 +514,14 @@ fn page_report_row(r: &AnyRow) -> Result<PageReportRow, sqlx::Error> {
 mod tests {
     #[test]
     fn sqlite_paths_from_urls() {
-        assert_eq!(super::sqlite_path("sqlite:///tmp/x/f.db?mode=rwc").as_deref(), Some("/tmp/x/f.db"));
-        assert_eq!(super::sqlite_path("sqlite://rel/f.db").as_deref(), Some("rel/f.db"));
+        assert_eq!(
+            super::sqlite_path("sqlite:///tmp/x/f.db?mode=rwc").as_deref(),
+            Some("/tmp/x/f.db")
+        );
+        assert_eq!(
+            super::sqlite_path("sqlite://rel/f.db").as_deref(),
+            Some("rel/f.db")
+        );
         assert_eq!(super::sqlite_path("sqlite::memory:"), None);
     }
 }

@@ -49,10 +49,14 @@ impl FileState {
 impl FromStr for FileState {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [FileState::Arrived, FileState::Processed, FileState::Quarantined]
-            .into_iter()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| format!("unknown file state '{s}'"))
+        [
+            FileState::Arrived,
+            FileState::Processed,
+            FileState::Quarantined,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
+        .ok_or_else(|| format!("unknown file state '{s}'"))
     }
 }
 

@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 
 /// The project root (where `samples/` and `config/` are).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// A file under `../shared/data/`.
@@ -25,7 +28,9 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
-        Env { dir: tempfile::tempdir().unwrap() }
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
@@ -34,7 +39,10 @@ impl Env {
         self.dir.path().join("out")
     }
     pub fn db_url(&self) -> String {
-        format!("sqlite://{}?mode=rwc", self.data().join("folio.db").display())
+        format!(
+            "sqlite://{}?mode=rwc",
+            self.data().join("folio.db").display()
+        )
     }
     /// `folio ARGS` with the project's config, this env's data folder and
     /// SQLite, and OMP_THREAD_LIMIT left unset (folio must set it itself).
@@ -51,7 +59,13 @@ impl Env {
     /// Runs `folio run DIR --out OUT --json EXTRA…`; returns output and JSON.
     pub fn run(&self, batch: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
         let out = self.out();
-        let mut args = vec!["run", batch.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"];
+        let mut args = vec![
+            "run",
+            batch.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ];
         args.extend_from_slice(extra);
         let output = self.folio(&args).output().unwrap();
         let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
@@ -70,7 +84,10 @@ impl Env {
 pub fn sha256(path: &Path) -> String {
     use sha2::{Digest, Sha256};
     let bytes = std::fs::read(path).unwrap();
-    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Every file under `dir` with its SHA-256 and modification time: a
@@ -90,7 +107,12 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (String, std::time::SystemTime)
 /// Package folders (those holding bagit.txt) directly under `out`.
 pub fn packages(out: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(out)
-        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("bagit.txt").is_file()).collect())
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.join("bagit.txt").is_file())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -98,7 +120,11 @@ pub fn packages(out: &Path) -> Vec<PathBuf> {
 
 /// Validates a bag with the Library of Congress reference validator.
 pub fn bagit_validate(bag: &Path) {
-    let out = Command::new("python3").args(["-m", "bagit", "--validate"]).arg(bag).output().unwrap();
+    let out = Command::new("python3")
+        .args(["-m", "bagit", "--validate"])
+        .arg(bag)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "bagit-python rejects {}:\n{}",
