@@ -70,6 +70,9 @@ pub struct RunSummary {
     pub omp_thread_limit: Option<String>,
     /// Most threads the process had at once while pages were processed.
     pub threads_peak: usize,
+    /// Peak resident memory of the process, MiB (Linux `VmHWM`): bounded by
+    /// pages in flight and engines, not by batch size.
+    pub peak_rss_mib: Option<f64>,
 }
 
 impl RunSummary {
@@ -166,6 +169,7 @@ pub fn run(
         workers: settings.workers,
         omp_thread_limit: std::env::var("OMP_THREAD_LIMIT").ok(),
         threads_peak: 0,
+        peak_rss_mib: None,
         intake,
     };
     let fresh_batch = batch.state == BatchState::Received;
@@ -231,6 +235,7 @@ pub fn run(
     };
     rt.block_on(store.transition(&batch.id, to, &why))?;
     summary.batch.state = to;
+    summary.peak_rss_mib = peak_rss_mib();
     summary.seconds = started.elapsed().as_secs_f64();
     summary.pages_per_minute = if summary.seconds > 0.0 {
         summary.pages as f64 * 60.0 / summary.seconds
@@ -435,6 +440,14 @@ fn run_page(
         page.mark_failed("derive", e);
     }
     page
+}
+
+/// Peak resident set size of this process in MiB, from /proc.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// Samples the process's thread count while pages run, to prove that
