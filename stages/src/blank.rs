@@ -14,7 +14,9 @@ pub struct BlankOptions {
 
 impl Default for BlankOptions {
     fn default() -> Self {
-        Self { max_ink_ratio: 0.002 }
+        Self {
+            max_ink_ratio: 0.002,
+        }
     }
 }
 
@@ -29,5 +31,8 @@ pub struct BlankVerdict {
 
 /// Decides whether a page is blank.
 pub fn detect_blank(_img: &GrayImage, _dpi: f32, _opts: &BlankOptions) -> BlankVerdict {
-    BlankVerdict { blank: false, ink_ratio: 1.0 }
+    BlankVerdict {
+        blank: false,
+        ink_ratio: 1.0,
+    }
 }

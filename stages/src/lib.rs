@@ -13,6 +13,7 @@ pub mod orient;
 pub mod page;
 pub mod prepare;
 pub mod quality;
+mod raster;
 pub mod recognize;
 pub mod rescan;
 

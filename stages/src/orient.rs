@@ -14,7 +14,9 @@ pub struct OrientOptions {
 
 impl Default for OrientOptions {
     fn default() -> Self {
-        Self { min_confidence: 0.0 }
+        Self {
+            min_confidence: 0.0,
+        }
     }
 }
 
@@ -29,7 +31,10 @@ pub struct Orientation {
 
 /// Finds the quarter turn of the page content.
 pub fn detect_orientation(_img: &GrayImage, _opts: &OrientOptions) -> Orientation {
-    Orientation { degrees: 0, confidence: 0.0 }
+    Orientation {
+        degrees: 0,
+        confidence: 0.0,
+    }
 }
 
 /// Turns the page clockwise by `degrees` so that content turned

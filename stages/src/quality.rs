@@ -17,7 +17,10 @@ pub struct QualityOptions {
 
 impl Default for QualityOptions {
     fn default() -> Self {
-        Self { min_dpi: 200.0, required_color: None }
+        Self {
+            min_dpi: 200.0,
+            required_color: None,
+        }
     }
 }
 
@@ -25,12 +28,26 @@ impl Default for QualityOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum QcReason {
-    LowResolution { dpi: f32, min_dpi: f32 },
-    WrongColorMode { found: ColorMode, required: ColorMode },
-    TooDark { mean: f32 },
-    TooLight { mean: f32 },
-    LowContrast { contrast: f32 },
-    Noisy { noise: f32 },
+    LowResolution {
+        dpi: f32,
+        min_dpi: f32,
+    },
+    WrongColorMode {
+        found: ColorMode,
+        required: ColorMode,
+    },
+    TooDark {
+        mean: f32,
+    },
+    TooLight {
+        mean: f32,
+    },
+    LowContrast {
+        contrast: f32,
+    },
+    Noisy {
+        noise: f32,
+    },
 }
 
 /// QC verdict of one page: pass, or fail with reasons.
@@ -46,12 +63,21 @@ pub fn check_quality(page: &PageImage, opts: &QualityOptions) -> QcVerdict {
     if let Some(dpi) = page.dpi
         && dpi < opts.min_dpi
     {
-        reasons.push(QcReason::LowResolution { dpi, min_dpi: opts.min_dpi });
+        reasons.push(QcReason::LowResolution {
+            dpi,
+            min_dpi: opts.min_dpi,
+        });
     }
     if let Some(required) = opts.required_color
         && page.color != required
     {
-        reasons.push(QcReason::WrongColorMode { found: page.color, required });
+        reasons.push(QcReason::WrongColorMode {
+            found: page.color,
+            required,
+        });
     }
-    QcVerdict { pass: reasons.is_empty(), reasons }
+    QcVerdict {
+        pass: reasons.is_empty(),
+        reasons,
+    }
 }

@@ -1,0 +1,120 @@
+//! Raster helpers shared by the image steps: threshold choice and
+//! block reduction to a small ink map. Private to the crate.
+
+use image::GrayImage;
+
+/// Otsu's threshold over the whole page: the grey level that best splits
+/// ink from paper. Bilevel pages give 127.
+pub fn otsu(img: &GrayImage) -> u8 {
+    // Every 4th row is plenty for a page-wide histogram and 4× cheaper.
+    let mut hist = [0u64; 256];
+    let w = img.width() as usize;
+    for row in img.as_raw().chunks(w.max(1)).step_by(4) {
+        for &v in row {
+            hist[v as usize] += 1;
+        }
+    }
+    otsu_from_hist(&hist)
+}
+
+/// Otsu's threshold from a histogram.
+pub fn otsu_from_hist(hist: &[u64; 256]) -> u8 {
+    let total: u64 = hist.iter().sum();
+    if total == 0 {
+        return 127;
+    }
+    let sum_all: f64 = hist.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum();
+    let (mut w0, mut sum0) = (0f64, 0f64);
+    let (mut best, mut best_t) = (-1f64, 127u8);
+    for (t, &c) in hist.iter().enumerate() {
+        w0 += c as f64;
+        if w0 == 0.0 {
+            continue;
+        }
+        let w1 = total as f64 - w0;
+        if w1 == 0.0 {
+            break;
+        }
+        sum0 += t as f64 * c as f64;
+        let m0 = sum0 / w0;
+        let m1 = (sum_all - sum0) / w1;
+        let between = w0 * w1 * (m0 - m1) * (m0 - m1);
+        if between > best {
+            best = between;
+            best_t = t as u8;
+        }
+    }
+    best_t
+}
+
+/// An ink map reduced by `factor`: each cell counts the ink pixels
+/// (value ≤ `threshold`) of its `factor × factor` block.
+pub struct InkMap {
+    pub width: usize,
+    pub height: usize,
+    pub factor: usize,
+    pub counts: Vec<u16>,
+}
+
+impl InkMap {
+    /// Reduces `img` by `factor` (≥ 1, at most 255 so counts fit).
+    pub fn new(img: &GrayImage, factor: usize, threshold: u8) -> InkMap {
+        let factor = factor.clamp(1, 255);
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let (rw, rh) = (w.div_ceil(factor), h.div_ceil(factor));
+        let mut counts = vec![0u16; rw * rh];
+        let raw = img.as_raw();
+        for (y, row) in raw.chunks(w.max(1)).enumerate().take(h) {
+            let out = &mut counts[(y / factor) * rw..(y / factor + 1) * rw];
+            for (cell, block) in out.iter_mut().zip(row.chunks(factor)) {
+                *cell += block.iter().filter(|&&v| v <= threshold).count() as u16;
+            }
+        }
+        InkMap { width: rw, height: rh, factor, counts }
+    }
+
+    /// The same map reduced 2× more, by summing 2 × 2 cells (no second
+    /// pass over the page).
+    pub fn halve(&self) -> InkMap {
+        let (rw, rh) = (self.width.div_ceil(2), self.height.div_ceil(2));
+        let mut counts = vec![0u16; rw * rh];
+        for y in 0..self.height {
+            for x in 0..self.width {
+                let c = &mut counts[(y / 2) * rw + x / 2];
+                *c = c.saturating_add(self.counts[y * self.width + x]);
+            }
+        }
+        InkMap { width: rw, height: rh, factor: self.factor * 2, counts }
+    }
+
+    /// Coordinates of cells holding at least `min` ink pixels.
+    pub fn points(&self, min: u16) -> Vec<(f32, f32)> {
+        let mut pts = Vec::new();
+        for y in 0..self.height {
+            for x in 0..self.width {
+                if self.counts[y * self.width + x] >= min {
+                    pts.push((x as f32, y as f32));
+                }
+            }
+        }
+        pts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn otsu_splits_two_levels() {
+        let mut img = GrayImage::from_pixel(10, 10, image::Luma([230]));
+        for x in 0..10 {
+            img.put_pixel(x, 3, image::Luma([20]));
+        }
+        let t = otsu(&img);
+        assert!((20..230).contains(&t), "{t}");
+        let map = InkMap::new(&img, 4, t);
+        assert_eq!((map.width, map.height), (3, 3));
+        assert_eq!(map.counts[0], 4);
+    }
+}
