@@ -347,9 +347,9 @@ impl<'a> Finisher<'a> {
                 rescan_of = self
                     .hashes
                     .iter()
-                    .find(|(_, h)| rescan::distance(*h, report.hash) <= max)
+                    .find(|(_, h)| rescan::distance(h, &report.hash) <= max)
                     .map(|(l, _)| l.clone());
-                self.hashes.push((label.clone(), report.hash));
+                self.hashes.push((label.clone(), report.hash.clone()));
                 stats.blank += report.blank.blank as usize;
                 stats.qc_failed += (!report.qc.pass) as usize;
                 stats.rescans += rescan_of.is_some() as usize;

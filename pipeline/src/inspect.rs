@@ -4,6 +4,7 @@
 use crate::error::{ExitCode, FolioError};
 use crate::settings::Settings;
 use folio_stages::decode;
+use folio_stages::orient::OsdEngine;
 use folio_stages::prepare::{self, ImageReport};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -34,9 +35,17 @@ pub struct InspectRow {
 
 /// Inspects every page of every file; exit code 4 if any could not be read.
 pub fn run(images: &[PathBuf], settings: &Settings, json: bool) -> Result<ExitCode, FolioError> {
+    let mut osd =
+        OsdEngine::new(settings.ocr.datapath.as_deref()).map_err(|e| FolioError::Config {
+            file: settings
+                .source
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("(built-in settings)")),
+            reason: e.to_string(),
+        })?;
     let mut rows = Vec::new();
     for path in images {
-        inspect_file(path, settings, &mut rows);
+        inspect_file(path, settings, &mut osd, &mut rows);
     }
     if json {
         println!(
@@ -81,7 +90,7 @@ pub fn run(images: &[PathBuf], settings: &Settings, json: bool) -> Result<ExitCo
     })
 }
 
-fn inspect_file(path: &Path, settings: &Settings, rows: &mut Vec<InspectRow>) {
+fn inspect_file(path: &Path, settings: &Settings, osd: &mut OsdEngine, rows: &mut Vec<InspectRow>) {
     let error_row = |page: usize, e: String| InspectRow {
         file: path.to_path_buf(),
         page,
@@ -111,7 +120,7 @@ fn inspect_file(path: &Path, settings: &Settings, rows: &mut Vec<InspectRow>) {
     for (i, page) in pages.enumerate() {
         match page {
             Ok(page) => {
-                let prepared = prepare::prepare(&page, &settings.image);
+                let prepared = prepare::prepare(&page, &settings.image, Some(&mut *osd));
                 let r: ImageReport = prepared.report;
                 rows.push(InspectRow {
                     file: path.to_path_buf(),

@@ -13,6 +13,7 @@ use crate::settings::{DocClass, Settings};
 use crate::store::{BatchRow, DocState, Store};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use folio_stages::decode;
+use folio_stages::orient::OsdEngine;
 use folio_stages::page::PageImage;
 use folio_stages::prepare::{self, ImageReport};
 use folio_stages::recognize::{OcrOptions, OcrPage, Recognizer, TesseractEngine};
@@ -394,10 +395,19 @@ fn work(
     out: &Path,
 ) {
     let mut engine = TesseractEngine::new(ocr).map_err(|e| e.to_string());
+    let mut osd = OsdEngine::new(ocr.datapath.as_deref()).ok();
     for task in rx.iter() {
         let plan = &plans[task.doc];
         let page = match task.page {
-            Ok(image) => run_page(&image, settings, &mut engine, plan, task.seq, out),
+            Ok(image) => run_page(
+                &image,
+                settings,
+                &mut engine,
+                osd.as_mut(),
+                plan,
+                task.seq,
+                out,
+            ),
             Err(reason) => FinishedPage::failed("decode", reason),
         };
         if tx
@@ -417,11 +427,12 @@ fn run_page(
     image: &PageImage,
     settings: &Settings,
     engine: &mut Result<TesseractEngine, String>,
+    osd: Option<&mut OsdEngine>,
     plan: &DocPlan,
     seq: usize,
     out: &Path,
 ) -> FinishedPage {
-    let prepared = prepare::prepare(image, &settings.image);
+    let prepared = prepare::prepare(image, &settings.image, osd);
     let report: ImageReport = prepared.report.clone();
     let derived = document::derived_path(out, &plan.id, seq);
     let saved = document::save_derived(&prepared.image, &derived);

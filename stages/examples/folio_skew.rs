@@ -50,7 +50,10 @@ fn main() {
                 continue;
             }
         };
-        let name = std::path::Path::new(&file).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = std::path::Path::new(&file)
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let turn = truth.get(&name).copied().unwrap_or(0);
         let img = turn_upright(&page.gray, turn);
         if let Some(dir) = &pgm_dir {

@@ -23,7 +23,11 @@ pub struct DeskewOptions {
 
 impl Default for DeskewOptions {
     fn default() -> Self {
-        Self { max_angle_deg: 15.0, min_correct_deg: 0.05, min_confidence: 0.05 }
+        Self {
+            max_angle_deg: 15.0,
+            min_correct_deg: 0.05,
+            min_confidence: 0.05,
+        }
     }
 }
 
@@ -37,7 +41,10 @@ pub struct Skew {
 }
 
 impl Skew {
-    const NONE: Skew = Skew { angle_deg: 0.0, confidence: 0.0 };
+    const NONE: Skew = Skew {
+        angle_deg: 0.0,
+        confidence: 0.0,
+    };
 }
 
 /// Ink points of a reduced map, weighted by how much ink each cell holds.
@@ -63,7 +70,11 @@ impl Points {
                 }
             }
         }
-        Points { pts, width: map.width as f32, height: map.height as f32 }
+        Points {
+            pts,
+            width: map.width as f32,
+            height: map.height as f32,
+        }
     }
 
     /// Sharpness of the ink profile along lines of slope `angle_deg`
@@ -86,16 +97,23 @@ impl Points {
                 hist[i + 1] += w * f;
             }
         }
-        hist.windows(2).map(|p| ((p[1] - p[0]) as f64).powi(2)).sum()
+        hist.windows(2)
+            .map(|p| ((p[1] - p[0]) as f64).powi(2))
+            .sum()
     }
 
     /// Best angle of a sweep `from..=to` by `step`, refined by a parabola
     /// through the best sample and its neighbours; also the sweep's mean.
     fn sweep(&self, from: f32, to: f32, step: f32, max_deg: f32) -> (f32, f64, f64) {
         let n = ((to - from) / step).round().max(0.0) as usize + 1;
-        let scores: Vec<f64> = (0..n).map(|i| self.score(from + i as f32 * step, max_deg)).collect();
-        let (best_i, &best) =
-            scores.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap_or((0, &0.0));
+        let scores: Vec<f64> = (0..n)
+            .map(|i| self.score(from + i as f32 * step, max_deg))
+            .collect();
+        let (best_i, &best) = scores
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap_or((0, &0.0));
         let mean = scores.iter().sum::<f64>() / n as f64;
         let mut angle = from + best_i as f32 * step;
         if best_i > 0 && best_i + 1 < n {
@@ -111,8 +129,24 @@ impl Points {
 }
 
 /// Reduction factor that brings the long side of the page near `target` px.
-fn factor_for(img: &GrayImage, target: u32) -> usize {
+pub(crate) fn factor_for(img: &GrayImage, target: u32) -> usize {
     (img.width().max(img.height()) / target).max(1) as usize
+}
+
+/// How sharply text lines stand out along the map's rows at their best
+/// angle within ±`max_deg` (0..1; a coarse sweep only). Orientation
+/// compares this across and down the page.
+pub(crate) fn line_sharpness(map: &InkMap, max_deg: f32) -> f32 {
+    let pts = Points::from_map(map);
+    if pts.pts.len() < 20 {
+        return 0.0;
+    }
+    let (_, best, mean) = pts.sweep(-max_deg, max_deg, 0.5, max_deg);
+    if best <= 0.0 {
+        0.0
+    } else {
+        ((1.0 - mean / best) as f32).clamp(0.0, 1.0)
+    }
 }
 
 /// Estimates the skew of the page content.
@@ -136,7 +170,10 @@ pub fn find_skew(img: &GrayImage, opts: &DeskewOptions) -> Skew {
     let fine = Points::from_map(&fine_map);
     let (angle, _, _) = fine.sweep(angle - 0.6, angle + 0.6, 0.1, max);
     let (angle, _, _) = fine.sweep(angle - 0.1, angle + 0.1, 0.02, max);
-    Skew { angle_deg: angle.clamp(-max, max), confidence }
+    Skew {
+        angle_deg: angle.clamp(-max, max),
+        confidence,
+    }
 }
 
 /// Turns the page by `-angle_deg` so its text lines become level (bilinear,
@@ -150,7 +187,9 @@ pub fn rotate(img: &GrayImage, angle_deg: f32) -> GrayImage {
     let (sin, cos) = t.sin_cos();
     let nw = ((w as f64) * cos.abs() + (h as f64) * sin.abs() - 1e-6).ceil() as i64;
     let nh = ((w as f64) * sin.abs() + (h as f64) * cos.abs() - 1e-6).ceil() as i64;
-    let (Ok(nw32), Ok(nh32)) = (u32::try_from(nw), u32::try_from(nh)) else { return img.clone() };
+    let (Ok(nw32), Ok(nh32)) = (u32::try_from(nw), u32::try_from(nh)) else {
+        return img.clone();
+    };
     let mut out = GrayImage::from_pixel(nw32, nh32, image::Luma([255]));
     let src = img.as_raw();
     let ws = w as usize;
@@ -199,7 +238,10 @@ fn span(start: i64, step: i64, limit: i64, len: usize) -> (usize, usize) {
         return if inside(0) { (0, len) } else { (0, 0) };
     }
     // Solve 0 ≤ start + step·i < limit for i, then nudge for rounding.
-    let (a, b) = ((-start) as f64 / step as f64, (limit - 1 - start) as f64 / step as f64);
+    let (a, b) = (
+        (-start) as f64 / step as f64,
+        (limit - 1 - start) as f64 / step as f64,
+    );
     let (lo, hi) = (a.min(b).ceil().max(0.0), a.max(b).floor() + 1.0);
     let mut lo = (lo as i64).clamp(0, len as i64);
     let mut hi = (hi as i64).clamp(0, len as i64);
@@ -236,7 +278,11 @@ mod tests {
     fn finds_the_angle_it_was_turned_by_both_ways() {
         for angle in [-12.0f32, -3.3, 0.0, 0.7, 9.0, 14.5] {
             let skew = find_skew(&lines_page(angle), &DeskewOptions::default());
-            assert!((skew.angle_deg - angle).abs() < 0.1, "{angle}: found {}", skew.angle_deg);
+            assert!(
+                (skew.angle_deg - angle).abs() < 0.1,
+                "{angle}: found {}",
+                skew.angle_deg
+            );
             assert!(skew.confidence > 0.2);
         }
     }
@@ -253,7 +299,10 @@ mod tests {
             assert!(s.angle_deg.abs() <= 15.0);
             let _ = rotate(&img, 3.0);
         }
-        assert_eq!(find_skew(&GrayImage::from_pixel(800, 600, image::Luma([255])), &opts).confidence, 0.0);
+        assert_eq!(
+            find_skew(&GrayImage::from_pixel(800, 600, image::Luma([255])), &opts).confidence,
+            0.0
+        );
     }
 
     #[test]

@@ -1,21 +1,34 @@
 //! Orientation: which quarter turn (0/90/180/270, counter-clockwise) the
-//! page content is in, and turning it upright.
+//! page content is in, and turning it upright. Two questions, two tools:
+//! whether text lines run across or down the page comes from the ink
+//! profile (as deskew does, on both axes: cheap, script-neutral); whether
+//! a level page is upside down comes from Tesseract's OSD model, asked once
+//! on a levelled, downscaled page through an engine each worker owns.
 
+use crate::deskew::{self, DeskewOptions};
+use crate::error::StageError;
+use crate::raster::{InkMap, otsu};
 use image::GrayImage;
 use serde::{Deserialize, Serialize};
+use std::ffi::CString;
+use tesseract_sys as sys;
 
-/// Settings of orientation detection (`[orient]` in folio.toml).
+/// Settings of orientation detection (`[image.orient]` in folio.toml).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OrientOptions {
-    /// Below this confidence the page is left as it is.
-    pub min_confidence: f32,
+    /// Below this OSD confidence an "upside down" answer is not acted on.
+    pub min_osd_confidence: f32,
+    /// Text lines must be this much sharper down the page than across it
+    /// before a page is called sideways.
+    pub sideways_margin: f32,
 }
 
 impl Default for OrientOptions {
     fn default() -> Self {
         Self {
-            min_confidence: 0.0,
+            min_osd_confidence: 1.0,
+            sideways_margin: 0.05,
         }
     }
 }
@@ -29,12 +42,15 @@ pub struct Orientation {
     pub confidence: f32,
 }
 
-/// Finds the quarter turn of the page content.
-pub fn detect_orientation(_img: &GrayImage, _opts: &OrientOptions) -> Orientation {
-    Orientation {
-        degrees: 0,
-        confidence: 0.0,
-    }
+/// Whether text lines run across the page (0/180) or down it (90/270),
+/// and how clearly: `(sideways, confidence)`.
+pub fn find_axis(img: &GrayImage, opts: &OrientOptions) -> (bool, f32) {
+    let max = DeskewOptions::default().max_angle_deg;
+    let map = InkMap::new(img, deskew::factor_for(img, 600), otsu(img));
+    let across = deskew::line_sharpness(&map, max);
+    let down = deskew::line_sharpness(&map.transpose(), max);
+    let sideways = down > across + opts.sideways_margin;
+    (sideways, (across - down).abs().clamp(0.0, 1.0))
 }
 
 /// Turns the page clockwise by `degrees` so that content turned
@@ -45,5 +61,138 @@ pub fn turn_upright(img: &GrayImage, degrees: u16) -> GrayImage {
         180 => image::imageops::rotate180(img),
         270 => image::imageops::rotate270(img),
         _ => img.clone(),
+    }
+}
+
+/// Tesseract's orientation-and-script model (`osd.traineddata`), loaded
+/// once per worker thread and reused: loading costs far more than asking.
+pub struct OsdEngine {
+    handle: *mut sys::TessBaseAPI,
+}
+
+// The handle is used by one thread at a time (`&mut self`); Tesseract's
+// engine has no thread affinity.
+unsafe impl Send for OsdEngine {}
+
+impl OsdEngine {
+    /// Loads the OSD model from `datapath` (or Tesseract's default folder).
+    pub fn new(datapath: Option<&str>) -> Result<OsdEngine, StageError> {
+        let lang = CString::new("osd").map_err(|e| StageError::Ocr(e.to_string()))?;
+        let path = datapath
+            .map(CString::new)
+            .transpose()
+            .map_err(|e| StageError::Ocr(e.to_string()))?;
+        // SAFETY: plain C API calls on a handle we own; strings outlive them.
+        unsafe {
+            let handle = sys::TessBaseAPICreate();
+            if handle.is_null() {
+                return Err(StageError::Ocr(
+                    "cannot create a Tesseract engine for OSD".into(),
+                ));
+            }
+            let rc = sys::TessBaseAPIInit3(
+                handle,
+                path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr()),
+                lang.as_ptr(),
+            );
+            if rc != 0 {
+                sys::TessBaseAPIDelete(handle);
+                return Err(StageError::Ocr(
+                    "cannot load osd.traineddata (install tesseract-ocr-osd)".into(),
+                ));
+            }
+            sys::TessBaseAPISetPageSegMode(handle, sys::TessPageSegMode_PSM_OSD_ONLY);
+            // Tesseract's chatter ("Invalid resolution …") is not for operators.
+            if let (Ok(k), Ok(v)) = (CString::new("debug_file"), CString::new("/dev/null")) {
+                sys::TessBaseAPISetVariable(handle, k.as_ptr(), v.as_ptr());
+            }
+            Ok(OsdEngine { handle })
+        }
+    }
+
+    /// Asks OSD how far the (level) page's content is turned
+    /// counter-clockwise: `(degrees, confidence)`, or `None` when it has
+    /// no answer (too little text).
+    pub fn detect(&mut self, img: &GrayImage, dpi: u32) -> Option<(u16, f32)> {
+        let (w, h) = (
+            i32::try_from(img.width()).ok()?,
+            i32::try_from(img.height()).ok()?,
+        );
+        if w < 32 || h < 32 {
+            return None;
+        }
+        let (mut deg, mut conf, mut script_conf) = (0i32, 0f32, 0f32);
+        let mut script: *const std::os::raw::c_char = std::ptr::null();
+        // SAFETY: the image buffer outlives the calls; Tesseract copies it.
+        let dpi_text = CString::new(dpi.clamp(70, 1200).to_string()).ok()?;
+        let key = CString::new("user_defined_dpi").ok()?;
+        let ok = unsafe {
+            sys::TessBaseAPISetVariable(self.handle, key.as_ptr(), dpi_text.as_ptr());
+            sys::TessBaseAPISetImage(self.handle, img.as_raw().as_ptr(), w, h, 1, w);
+            sys::TessBaseAPISetSourceResolution(self.handle, dpi.clamp(70, 1200) as i32);
+            let ok = sys::TessBaseAPIDetectOrientationScript(
+                self.handle,
+                &mut deg,
+                &mut conf,
+                &mut script,
+                &mut script_conf,
+            );
+            sys::TessBaseAPIClear(self.handle);
+            ok
+        };
+        // Tesseract reports the turn needed to right the page, i.e. the
+        // clockwise angle of the content.
+        (ok != 0).then(|| (((360 - deg.rem_euclid(360)) % 360) as u16, conf))
+    }
+}
+
+impl Drop for OsdEngine {
+    fn drop(&mut self) {
+        // SAFETY: the handle was created by TessBaseAPICreate and is freed once.
+        unsafe {
+            sys::TessBaseAPIEnd(self.handle);
+            sys::TessBaseAPIDelete(self.handle);
+        }
+    }
+}
+
+/// Halves a page by 2 × 2 averaging: OSD reads 150 dpi as well as 300 and
+/// four times faster.
+pub fn half(img: &GrayImage) -> GrayImage {
+    let (w, h) = (img.width() / 2, img.height() / 2);
+    GrayImage::from_fn(w.max(1), h.max(1), |x, y| {
+        let (x2, y2) = (
+            (2 * x).min(img.width().saturating_sub(1)),
+            (2 * y).min(img.height().saturating_sub(1)),
+        );
+        let (x3, y3) = (
+            (x2 + 1).min(img.width() - 1),
+            (y2 + 1).min(img.height() - 1),
+        );
+        let s = img.get_pixel(x2, y2).0[0] as u32
+            + img.get_pixel(x3, y2).0[0] as u32
+            + img.get_pixel(x2, y3).0[0] as u32
+            + img.get_pixel(x3, y3).0[0] as u32;
+        image::Luma([(s / 4) as u8])
+    })
+}
+
+/// Decides whether a level page (text lines across) is upside down:
+/// returns 0 or 180 and OSD's confidence (0 with no answer).
+pub fn up_or_down(
+    level: &GrayImage,
+    dpi: f32,
+    osd: &mut OsdEngine,
+    opts: &OrientOptions,
+) -> (u16, f32) {
+    let (img, dpi) = if dpi >= 250.0 {
+        (half(level), dpi / 2.0)
+    } else {
+        (level.clone(), dpi)
+    };
+    match osd.detect(&img, dpi.round() as u32) {
+        Some((180, conf)) if conf >= opts.min_osd_confidence => (180, conf),
+        Some((_, conf)) => (0, conf),
+        None => (0, 0.0),
     }
 }

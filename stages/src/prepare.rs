@@ -5,7 +5,7 @@
 use crate::blank::{self, BlankOptions, BlankVerdict};
 use crate::crop::{self, CropOptions};
 use crate::deskew::{self, DeskewOptions, Skew};
-use crate::orient::{self, OrientOptions, Orientation};
+use crate::orient::{self, OrientOptions, Orientation, OsdEngine};
 use crate::page::{BBox, PageImage};
 use crate::quality::{self, QcVerdict, QualityOptions};
 use crate::rescan::{self, PageHash};
@@ -44,26 +44,49 @@ pub struct PreparedPage {
     pub report: ImageReport,
 }
 
-/// Runs the image stage over one page.
-pub fn prepare(page: &PageImage, opts: &ImageOptions) -> PreparedPage {
+/// Runs the image stage over one page. `osd` answers "upside down?";
+/// without it only sideways pages are turned.
+pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&mut OsdEngine>) -> PreparedPage {
     let start = Instant::now();
     let dpi = page.dpi_or_default();
-    let orientation = orient::detect_orientation(&page.gray, &opts.orient);
-    let upright = orient::turn_upright(&page.gray, orientation.degrees);
-    let skew = deskew::find_skew(&upright, &opts.deskew);
-    let level = if skew.angle_deg.abs() >= opts.deskew.min_correct_deg {
-        deskew::rotate(&upright, skew.angle_deg)
+    let (sideways, axis_clarity) = orient::find_axis(&page.gray, &opts.orient);
+    let turned = if sideways {
+        orient::turn_upright(&page.gray, 90)
     } else {
-        upright
+        page.gray.clone()
     };
-    let crop_box = crop::find_paper(&level, dpi, &opts.crop);
+    let skew = deskew::find_skew(&turned, &opts.deskew);
+    let level = if skew.angle_deg.abs() >= opts.deskew.min_correct_deg
+        && skew.confidence >= opts.deskew.min_confidence
+    {
+        deskew::rotate(&turned, skew.angle_deg)
+    } else {
+        turned
+    };
+    let (flip, osd_confidence) = match osd {
+        Some(engine) => orient::up_or_down(&level, dpi, engine, &opts.orient),
+        None => (0, 0.0),
+    };
+    let upright = if flip == 180 {
+        orient::turn_upright(&level, 180)
+    } else {
+        level
+    };
+    let orientation = Orientation {
+        degrees: (if sideways { 90 } else { 0 } + flip) % 360,
+        // OSD's confidence runs roughly 0–30; 10 is a clear answer.
+        confidence: axis_clarity
+            .max(0.0)
+            .min((osd_confidence / 10.0).clamp(0.0, 1.0)),
+    };
+    let crop_box = crop::find_paper(&upright, dpi, &opts.crop);
     let image = match &crop_box {
-        Some(b) => crop::crop(&level, b),
-        None => level,
+        Some(b) => crop::crop(&upright, b),
+        None => upright,
     };
     let blank = blank::detect_blank(&image, dpi, &opts.blank);
     let qc = quality::check_quality(page, &opts.quality);
-    let hash = rescan::fingerprint(&image);
+    let hash = rescan::fingerprint(&image, dpi);
     let report = ImageReport {
         orientation,
         skew,

@@ -1,18 +1,26 @@
 //! Image quality checks of DA/T 31-2017 practice: resolution, colour mode,
-//! exposure, contrast, noise. Each page gets a verdict with reasons.
+//! exposure (too dark, too light), contrast and noise. Each page gets a
+//! verdict with every reason, measured on the master as scanned.
 
 use crate::page::{ColorMode, PageImage};
 use serde::{Deserialize, Serialize};
 
-/// Thresholds of the QC check (`[quality]` in folio.toml; a document class
-/// may require a colour mode).
+/// Thresholds of the QC check (`[image.quality]` in folio.toml).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QualityOptions {
-    /// Lowest acceptable resolution.
+    /// Lowest acceptable resolution (DA/T 31: 200 dpi).
     pub min_dpi: f32,
-    /// Colour mode the class requires, if any.
+    /// Colour mode the class requires, if any (colour where seals matter).
     pub required_color: Option<ColorMode>,
+    /// Paper (95th percentile grey) darker than this: too dark.
+    pub min_paper_level: f32,
+    /// Ink (1st percentile grey) lighter than this: too light / faded.
+    pub max_ink_level: f32,
+    /// Paper minus ink below this: low contrast.
+    pub min_contrast: f32,
+    /// Isolated dark specks per pixel above this: noisy.
+    pub max_noise: f32,
 }
 
 impl Default for QualityOptions {
@@ -20,6 +28,10 @@ impl Default for QualityOptions {
         Self {
             min_dpi: 200.0,
             required_color: None,
+            min_paper_level: 150.0,
+            max_ink_level: 160.0,
+            min_contrast: 80.0,
+            max_noise: 0.004,
         }
     }
 }
@@ -37,10 +49,10 @@ pub enum QcReason {
         required: ColorMode,
     },
     TooDark {
-        mean: f32,
+        paper_level: f32,
     },
     TooLight {
-        mean: f32,
+        ink_level: f32,
     },
     LowContrast {
         contrast: f32,
@@ -55,6 +67,77 @@ pub enum QcReason {
 pub struct QcVerdict {
     pub pass: bool,
     pub reasons: Vec<QcReason>,
+}
+
+/// Grey-level statistics QC judges by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Exposure {
+    /// 95th percentile: the paper.
+    pub paper: f32,
+    /// 1st percentile: the darkest ink.
+    pub ink: f32,
+    /// Fraction of pixels darker than mid-grey.
+    pub dark_fraction: f32,
+    /// Isolated dark pixels (no dark 4-neighbour) per pixel.
+    pub noise: f32,
+    /// Fraction of pixels clearly darker than the paper (ink, faint or not).
+    pub marked_fraction: f32,
+}
+
+/// Measures exposure and noise on every second row.
+pub fn measure(page: &PageImage) -> Exposure {
+    let img = &page.gray;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let raw = img.as_raw();
+    let mut hist = [0u64; 256];
+    let (mut isolated, mut seen) = (0u64, 0u64);
+    for y in (1..h.saturating_sub(1)).step_by(2) {
+        let row = &raw[y * w..(y + 1) * w];
+        let up = &raw[(y - 1) * w..y * w];
+        let down = &raw[(y + 1) * w..(y + 2) * w];
+        for x in 1..w.saturating_sub(1) {
+            let v = row[x];
+            hist[v as usize] += 1;
+            seen += 1;
+            if v < 128 && row[x - 1] >= 128 && row[x + 1] >= 128 && up[x] >= 128 && down[x] >= 128 {
+                isolated += 1;
+            }
+        }
+    }
+    let total: u64 = hist.iter().sum();
+    let percentile = |p: f64| {
+        let target = (total as f64 * p) as u64;
+        let mut acc = 0;
+        for (i, &c) in hist.iter().enumerate() {
+            acc += c;
+            if acc > target {
+                return i as f32;
+            }
+        }
+        255.0
+    };
+    let dark: u64 = hist[..128].iter().sum();
+    let paper = percentile(0.95);
+    let marked: u64 = hist[..((paper - 40.0).max(0.0) as usize)].iter().sum();
+    Exposure {
+        marked_fraction: if total == 0 {
+            0.0
+        } else {
+            marked as f32 / total as f32
+        },
+        paper,
+        ink: percentile(0.01),
+        dark_fraction: if total == 0 {
+            0.0
+        } else {
+            dark as f32 / total as f32
+        },
+        noise: if seen == 0 {
+            0.0
+        } else {
+            isolated as f32 / seen as f32
+        },
+    }
 }
 
 /// Checks a page against the thresholds.
@@ -75,6 +158,23 @@ pub fn check_quality(page: &PageImage, opts: &QualityOptions) -> QcVerdict {
             found: page.color,
             required,
         });
+    }
+    let e = measure(page);
+    if e.paper < opts.min_paper_level {
+        reasons.push(QcReason::TooDark {
+            paper_level: e.paper,
+        });
+    } else if e.ink > opts.max_ink_level && e.marked_fraction > 0.01 {
+        // Marks exist but none is dark: faded or over-exposed. (A page
+        // with no marks at all is for blank detection to judge.)
+        reasons.push(QcReason::TooLight { ink_level: e.ink });
+    } else if e.ink <= opts.max_ink_level && e.paper - e.ink < opts.min_contrast {
+        reasons.push(QcReason::LowContrast {
+            contrast: e.paper - e.ink,
+        });
+    }
+    if e.noise > opts.max_noise {
+        reasons.push(QcReason::Noisy { noise: e.noise });
     }
     QcVerdict {
         pass: reasons.is_empty(),

@@ -23,7 +23,11 @@ pub fn otsu_from_hist(hist: &[u64; 256]) -> u8 {
     if total == 0 {
         return 127;
     }
-    let sum_all: f64 = hist.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum();
+    let sum_all: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| i as f64 * c as f64)
+        .sum();
     let (mut w0, mut sum0) = (0f64, 0f64);
     let (mut best, mut best_t) = (-1f64, 127u8);
     for (t, &c) in hist.iter().enumerate() {
@@ -70,7 +74,12 @@ impl InkMap {
                 *cell += block.iter().filter(|&&v| v <= threshold).count() as u16;
             }
         }
-        InkMap { width: rw, height: rh, factor, counts }
+        InkMap {
+            width: rw,
+            height: rh,
+            factor,
+            counts,
+        }
     }
 
     /// The same map reduced 2× more, by summing 2 × 2 cells (no second
@@ -84,20 +93,29 @@ impl InkMap {
                 *c = c.saturating_add(self.counts[y * self.width + x]);
             }
         }
-        InkMap { width: rw, height: rh, factor: self.factor * 2, counts }
+        InkMap {
+            width: rw,
+            height: rh,
+            factor: self.factor * 2,
+            counts,
+        }
     }
 
-    /// Coordinates of cells holding at least `min` ink pixels.
-    pub fn points(&self, min: u16) -> Vec<(f32, f32)> {
-        let mut pts = Vec::new();
+    /// The map with rows and columns swapped: text running down the page
+    /// runs across it here.
+    pub fn transpose(&self) -> InkMap {
+        let mut counts = vec![0u16; self.counts.len()];
         for y in 0..self.height {
             for x in 0..self.width {
-                if self.counts[y * self.width + x] >= min {
-                    pts.push((x as f32, y as f32));
-                }
+                counts[x * self.height + y] = self.counts[y * self.width + x];
             }
         }
-        pts
+        InkMap {
+            width: self.height,
+            height: self.width,
+            factor: self.factor,
+            counts,
+        }
     }
 }
 
