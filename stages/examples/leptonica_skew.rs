@@ -12,7 +12,9 @@ use std::time::Instant;
 
 fn main() {
     for file in std::env::args().skip(1) {
-        let Ok(path) = CString::new(file.clone()) else { continue };
+        let Ok(path) = CString::new(file.clone()) else {
+            continue;
+        };
         // SAFETY: Leptonica C API on pixes we create and destroy here.
         unsafe {
             let mut pix = lept::pixRead(path.as_ptr());
@@ -32,7 +34,10 @@ fn main() {
             let (mut a15, mut c15) = (0f32, 0f32);
             lept::pixFindSkewSweepAndSearch(bin, &mut a15, &mut c15, 4, 2, 15.0, 1.0, 0.01);
             let ms15 = convert_ms + t.elapsed().as_secs_f64() * 1000.0;
-            let name = std::path::Path::new(&file).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let name = std::path::Path::new(&file)
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
             let name = name.trim_end_matches(".pgm");
             // Leptonica's angle is the content's, counter-clockwise positive.
             println!(

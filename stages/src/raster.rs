@@ -61,6 +61,34 @@ pub struct InkMap {
 }
 
 impl InkMap {
+    /// Reduces `img` by `factor`, looking at every `step`-th pixel of every
+    /// `step`-th row only (text strokes are wider than `step` at the sizes
+    /// used); counts are scaled back to whole-block units.
+    pub fn sampled(img: &GrayImage, factor: usize, step: usize, threshold: u8) -> InkMap {
+        let factor = factor.clamp(1, 255);
+        let step = step.clamp(1, factor);
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let (rw, rh) = (w.div_ceil(factor), h.div_ceil(factor));
+        let mut counts = vec![0u16; rw * rh];
+        let raw = img.as_raw();
+        let weight = (step * step) as u16;
+        for y in (0..h).step_by(step) {
+            let row = &raw[y * w..(y + 1) * w];
+            let out = &mut counts[(y / factor) * rw..(y / factor + 1) * rw];
+            for x in (0..w).step_by(step) {
+                if row[x] <= threshold {
+                    out[x / factor] = out[x / factor].saturating_add(weight);
+                }
+            }
+        }
+        InkMap {
+            width: rw,
+            height: rh,
+            factor,
+            counts,
+        }
+    }
+
     /// Reduces `img` by `factor` (≥ 1, at most 255 so counts fit).
     pub fn new(img: &GrayImage, factor: usize, threshold: u8) -> InkMap {
         let factor = factor.clamp(1, 255);
