@@ -3,7 +3,9 @@
 # ±7° and a ±15° sweep-and-search) and unpaper 7 (default ±5° and
 # --deskew-scan-range 15), all on the same pages of a deskew set, in one run;
 # then Folio's orientation over the set. Every tool gets the page already
-# turned upright by the set's truth (the quarter turn is scored separately).
+# turned upright by the set's TRUTH orientation (the quarter turn is scored
+# separately: Folio's own orientation, i.e. the whole `prepare` stage with
+# Tesseract OSD for up/down, runs on each page as scanned).
 #
 #   benches/image_stage.sh [SET_DIR] [--save]
 #
@@ -19,12 +21,14 @@ SET=${1:-../shared/data/deskew-set}
 SAVE=0; [ "${2:-}" = "--save" ] || [ "${1:-}" = "--save" ] && SAVE=1
 [ "${1:-}" = "--save" ] && SET=../shared/data/deskew-set
 command -v unpaper >/dev/null || { echo "unpaper missing: run scripts/setup" >&2; exit 2; }
-cargo build --release --quiet --examples --bin folio
+cargo build --release --quiet -p folio-stages --examples
+BIN=${CARGO_TARGET_DIR:-target}/release/examples
+case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 mkdir -p "$W/pgm" "$W/unpaper"
 files=$(cd "$SET" && ls *.tif *.png 2>/dev/null)
-( cd "$SET" && taskset -c 0 "$OLDPWD/target/release/examples/folio_skew" --upright-from truth.csv --write-pgm "$W/pgm" $files ) > "$W/folio.jsonl"
-taskset -c 0 target/release/examples/leptonica_skew "$W"/pgm/*.pgm > "$W/lept.jsonl"
+( cd "$SET" && OMP_THREAD_LIMIT=1 taskset -c 0 "$BIN/folio_skew" --upright-from truth.csv --write-pgm "$W/pgm" --orient $files ) > "$W/folio.jsonl"
+taskset -c 0 "$BIN/leptonica_skew" "$W"/pgm/*.pgm > "$W/lept.jsonl"
 for p in "$W"/pgm/*.pgm; do
   name=$(basename "$p" .pgm)
   for mode in default wide; do
@@ -38,7 +42,6 @@ for p in "$W"/pgm/*.pgm; do
     echo "{\"file\":\"$name\",\"mode\":\"$mode\",\"rad\":\"${avg:-}\",\"ms\":$(( (end-start)/1000000 ))}" >> "$W/unpaper.jsonl"
   done
 done
-( cd "$SET" && taskset -c 0 "$OLDPWD/target/release/folio" inspect --json $files 2>/dev/null ) > "$W/inspect.json"
 python3 - "$SET/truth.csv" "$W" "$SAVE" <<'PY'
 import csv, json, math, statistics, sys, os
 truth_csv, w, save = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
@@ -74,10 +77,11 @@ for label, (m, p, mc, pc, fails, ms, n) in rows:
 rot = statistics.median(d["rotate_ms"] for d in folio)
 out.append("")
 out.append(f"Folio full-resolution rotate (bilinear, canvas grows): median {rot:.1f} ms/page.")
-ins = json.load(open(f"{w}/inspect.json"))
-ok = sum(1 for r in ins if r.get("file") in truth and r["orientation_deg"] == truth[r["file"]][1])
-n = sum(1 for r in ins if r.get("file") in truth)
-out.append(f"Folio orientation (folio inspect, OSD for up/down): {ok}/{n} correct ({100*ok/max(n,1):.1f} %), whole image stage median {statistics.median(r['ms'] for r in ins):.0f} ms/page.")
+ins = [d for d in folio if d["file"] in truth and "detected_orientation_deg" in d]
+ok = sum(1 for d in ins if d["detected_orientation_deg"] == truth[d["file"]][1])
+n = len(ins)
+wrong = [f'{d["file"]}→{d["detected_orientation_deg"]}' for d in ins if d["detected_orientation_deg"] != truth[d["file"]][1]]
+out.append(f"Folio orientation (ink-profile axis + Tesseract OSD up/down, on the page as scanned): {ok}/{n} correct ({100*ok/max(n,1):.1f} %){' wrong: ' + ', '.join(wrong) if wrong else ''}; whole image stage (orient, deskew, crop, blank, QC, hash) median {statistics.median(d['prepare_ms'] for d in ins) if ins else 0:.0f} ms/page.")
 text = "\n".join(out)
 print(text)
 if save:

@@ -218,7 +218,8 @@ pub struct Finisher<'a> {
     out: &'a Path,
     pages: Vec<Vec<Option<FinishedPage>>>,
     remaining: Vec<usize>,
-    hashes: Vec<(String, PageHash)>,
+    /// Every page of the run so far: label, fingerprint, OCR text.
+    hashes: Vec<(String, PageHash, String)>,
     summaries: Vec<(DocSummary, PageStats)>,
 }
 
@@ -343,13 +344,17 @@ impl<'a> Finisher<'a> {
             export::write_file(&staging.join(&text_rel), text.as_bytes())?;
             let mut rescan_of = None;
             if let Some(report) = &page.report {
-                let max = self.settings.rescan.max_distance;
+                let opts = &self.settings.rescan;
                 rescan_of = self
                     .hashes
                     .iter()
-                    .find(|(_, h)| rescan::distance(h, &report.hash) <= max)
-                    .map(|(l, _)| l.clone());
-                self.hashes.push((label.clone(), report.hash.clone()));
+                    .find(|(_, h, t)| rescan::is_rescan((h, t), (&report.hash, &text), opts))
+                    .map(|(l, _, _)| l.clone());
+                self.hashes
+                    .push((label.clone(), report.hash.clone(), text.clone()));
+                if self.hashes.len() > opts.window.max(1) {
+                    self.hashes.remove(0);
+                }
                 stats.blank += report.blank.blank as usize;
                 stats.qc_failed += (!report.qc.pass) as usize;
                 stats.rescans += rescan_of.is_some() as usize;

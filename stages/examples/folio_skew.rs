@@ -1,14 +1,18 @@
 //! Bench helper: Folio's skew estimate (and rotation) on image files.
-//! `folio_skew [--upright-from TRUTH.csv] [--write-pgm DIR] FILE…` prints one
-//! JSON line per file: file, skew_deg, confidence, orientation_deg, ms
-//! (estimate) and rotate_ms. With `--upright-from`, each page is first
-//! turned upright by the truth file's orientation (so the skew finder is
-//! compared alone); `--write-pgm` also writes that upright page as PGM
-//! for tools that read only PNM (unpaper).
+//! `folio_skew [--upright-from TRUTH.csv] [--write-pgm DIR] [--orient] FILE…`
+//! prints one JSON line per file: file, skew_deg, confidence,
+//! orientation_deg, ms (estimate) and rotate_ms. With `--upright-from`,
+//! each page is first turned upright by the truth file's orientation (so
+//! the skew finder is compared alone); `--write-pgm` also writes that
+//! upright page as PGM for tools that read only PNM (unpaper). With
+//! `--orient`, the whole image stage (`prepare`, with Tesseract OSD for
+//! up/down) also runs on the page as scanned and the line gains
+//! `detected_orientation_deg` and `prepare_ms`.
 
 use folio_stages::decode::{DecodeLimits, decode_all};
 use folio_stages::deskew::{DeskewOptions, find_skew, rotate};
-use folio_stages::orient::turn_upright;
+use folio_stages::orient::{OsdEngine, turn_upright};
+use folio_stages::prepare::{ImageOptions, prepare};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -17,6 +21,7 @@ fn main() {
     let mut truth: HashMap<String, u16> = HashMap::new();
     let mut pgm_dir = None;
     let mut files = Vec::new();
+    let mut osd = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--upright-from" => {
@@ -30,6 +35,7 @@ fn main() {
                 }
             }
             "--write-pgm" => pgm_dir = args.next(),
+            "--orient" => osd = Some(OsdEngine::new(None).expect("osd.traineddata")),
             _ => files.push(a),
         }
     }
@@ -55,6 +61,18 @@ fn main() {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
         let turn = truth.get(&name).copied().unwrap_or(0);
+        let orient = match osd.as_mut() {
+            Some(engine) => {
+                let t = Instant::now();
+                let r = prepare(&page, &ImageOptions::default(), Some(engine));
+                format!(
+                    ",\"detected_orientation_deg\":{},\"prepare_ms\":{:.1}",
+                    r.report.orientation.degrees,
+                    t.elapsed().as_secs_f64() * 1000.0
+                )
+            }
+            None => String::new(),
+        };
         let img = turn_upright(&page.gray, turn);
         if let Some(dir) = &pgm_dir {
             let out = std::path::Path::new(dir).join(format!("{name}.pgm"));
@@ -70,7 +88,7 @@ fn main() {
         let rotate_ms = t.elapsed().as_secs_f64() * 1000.0;
         std::hint::black_box(level);
         println!(
-            "{{\"file\":{:?},\"skew_deg\":{:.3},\"confidence\":{:.3},\"orientation_deg\":{turn},\"ms\":{ms:.2},\"rotate_ms\":{rotate_ms:.2}}}",
+            "{{\"file\":{:?},\"skew_deg\":{:.3},\"confidence\":{:.3},\"orientation_deg\":{turn},\"ms\":{ms:.2},\"rotate_ms\":{rotate_ms:.2}{orient}}}",
             name, skew.angle_deg, skew.confidence
         );
     }

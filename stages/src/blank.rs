@@ -64,8 +64,10 @@ pub fn detect_blank(img: &GrayImage, dpi: f32, opts: &BlankOptions) -> BlankVerd
             if !inked(x, y) {
                 continue;
             }
-            let neighbour = (y - 1..=y + 1)
-                .any(|ny| (x - 1..=x + 1).any(|nx| (nx, ny) != (x, y) && inked(nx, ny)));
+            // Clamped to the map: with a zero margin the scan reaches the edge.
+            let neighbour = (y.saturating_sub(1)..(y + 2).min(h)).any(|ny| {
+                (x.saturating_sub(1)..(x + 2).min(w)).any(|nx| (nx, ny) != (x, y) && inked(nx, ny))
+            });
             content += neighbour as usize;
         }
     }
@@ -106,8 +108,19 @@ mod tests {
     }
 
     #[test]
-    fn tiny_pages_do_not_panic() {
-        let v = detect_blank(&GrayImage::new(3, 3), 300.0, &BlankOptions::default());
-        assert!(v.blank);
+    fn tiny_short_black_and_marginless_pages_do_not_panic() {
+        let opts = BlankOptions::default();
+        assert!(detect_blank(&GrayImage::new(3, 3), 300.0, &opts).blank);
+        assert!(detect_blank(&GrayImage::new(1, 1), f32::NAN, &opts).blank);
+        // 14 cells tall: the 4 % margin rounds to zero rows.
+        let strip = GrayImage::from_pixel(2000, 84, image::Luma([0]));
+        assert!(!detect_blank(&strip, 300.0, &opts).blank);
+        let no_margin = BlankOptions {
+            margin: 0.0,
+            ..BlankOptions::default()
+        };
+        let black = GrayImage::from_pixel(300, 300, image::Luma([0]));
+        let v = detect_blank(&black, 300.0, &no_margin);
+        assert!(!v.blank && v.ink_ratio > 0.9, "{v:?}");
     }
 }

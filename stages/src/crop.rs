@@ -60,12 +60,14 @@ pub fn find_paper(img: &GrayImage, dpi: f32, opts: &CropOptions) -> Option<BBox>
     if top == 0 && left == 0 && bottom == h && right == w {
         return None;
     }
+    // `as` saturates: a nonsense dpi (NaN, 1e30) gives 0 or the whole page.
     let margin = (opts.margin_mm / 25.4 * dpi).round() as usize;
+    let clamp32 = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
     Some(BBox {
-        x0: left.saturating_sub(margin) as u32,
-        y0: top.saturating_sub(margin) as u32,
-        x1: (right + margin).min(w) as u32,
-        y1: (bottom + margin).min(h) as u32,
+        x0: clamp32(left.saturating_sub(margin)),
+        y0: clamp32(top.saturating_sub(margin)),
+        x1: clamp32(right.saturating_add(margin).min(w)),
+        y1: clamp32(bottom.saturating_add(margin).min(h)),
     })
 }
 
@@ -96,5 +98,15 @@ mod tests {
         assert_eq!((b.x0, b.y0, b.x1, b.y1), (30, 30, 1090, 1490));
         let clean = GrayImage::from_pixel(800, 1000, image::Luma([250]));
         assert_eq!(find_paper(&clean, 300.0, &CropOptions::default()), None);
+        // A nonsense resolution keeps the whole page instead of panicking.
+        let b = find_paper(&img, 1e30, &CropOptions::default()).expect("border found");
+        assert_eq!((b.x0, b.y0, b.x1, b.y1), (0, 0, 1120, 1520));
+        let black = GrayImage::from_pixel(50, 50, image::Luma([0]));
+        let b = find_paper(&black, 300.0, &CropOptions::default());
+        assert!(b.is_none_or(|b| b.x1 <= 50 && b.y1 <= 50));
+        assert_eq!(
+            find_paper(&GrayImage::new(1, 1), 300.0, &CropOptions::default()),
+            None
+        );
     }
 }

@@ -209,21 +209,26 @@ pub fn rotate(img: &GrayImage, angle_deg: f32) -> GrayImage {
         let (lo, hi) = span(sx0, dx_step, xlim, row.len());
         let (lo2, hi2) = span(sy0, dy_step, ylim, row.len());
         let (lo, hi) = (lo.max(lo2), hi.min(hi2));
-        for (i, px) in row.iter_mut().enumerate().take(hi).skip(lo) {
-            let sx = sx0 + dx_step * i as i64;
-            let sy = sy0 + dy_step * i as i64;
+        if lo >= hi {
+            continue;
+        }
+        let mut sx = sx0 + dx_step * lo as i64;
+        let mut sy = sy0 + dy_step * lo as i64;
+        for px in &mut row[lo..hi] {
+            // In the span, 0 ≤ sx < (w − 1)·2¹⁶ and 0 ≤ sy < (h − 1)·2¹⁶,
+            // so both neighbours exist.
             let (x0, y0) = ((sx >> 16) as usize, (sy >> 16) as usize);
             let (fx, fy) = (((sx >> 8) & 0xFF) as u32, ((sy >> 8) & 0xFF) as u32);
             let r0 = y0 * ws + x0;
-            let r1 = r0 + ws;
-            let (Some(&p00), Some(&p01), Some(&p10), Some(&p11)) =
-                (src.get(r0), src.get(r0 + 1), src.get(r1), src.get(r1 + 1))
-            else {
-                continue;
+            let (top, bot) = match (src.get(r0..r0 + 2), src.get(r0 + ws..r0 + ws + 2)) {
+                (Some(t), Some(b)) => (t, b),
+                _ => break,
             };
-            let top = p00 as u32 * (256 - fx) + p01 as u32 * fx;
-            let bot = p10 as u32 * (256 - fx) + p11 as u32 * fx;
-            *px = ((top * (256 - fy) + bot * fy) >> 16) as u8;
+            let t = top[0] as u32 * (256 - fx) + top[1] as u32 * fx;
+            let b = bot[0] as u32 * (256 - fx) + bot[1] as u32 * fx;
+            *px = ((t * (256 - fy) + b * fy) >> 16) as u8;
+            sx += dx_step;
+            sy += dy_step;
         }
     }
     out

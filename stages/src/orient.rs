@@ -160,21 +160,26 @@ impl Drop for OsdEngine {
 /// four times faster.
 pub fn half(img: &GrayImage) -> GrayImage {
     let (w, h) = (img.width() / 2, img.height() / 2);
-    GrayImage::from_fn(w.max(1), h.max(1), |x, y| {
-        let (x2, y2) = (
-            (2 * x).min(img.width().saturating_sub(1)),
-            (2 * y).min(img.height().saturating_sub(1)),
-        );
-        let (x3, y3) = (
-            (x2 + 1).min(img.width() - 1),
-            (y2 + 1).min(img.height() - 1),
-        );
-        let s = img.get_pixel(x2, y2).0[0] as u32
-            + img.get_pixel(x3, y2).0[0] as u32
-            + img.get_pixel(x2, y3).0[0] as u32
-            + img.get_pixel(x3, y3).0[0] as u32;
-        image::Luma([(s / 4) as u8])
-    })
+    if w == 0 || h == 0 {
+        // Nothing to halve (and no 2 × 2 block to read): keep as is.
+        return img.clone();
+    }
+    let raw = img.as_raw();
+    let stride = img.width() as usize;
+    let mut out = Vec::with_capacity(w as usize * h as usize);
+    for pair in raw
+        .chunks_exact(stride)
+        .take(2 * h as usize)
+        .collect::<Vec<_>>()
+        .chunks_exact(2)
+    {
+        let (a, b) = (pair[0], pair[1]);
+        for (ta, tb) in a.chunks_exact(2).zip(b.chunks_exact(2)) {
+            let s = ta[0] as u32 + ta[1] as u32 + tb[0] as u32 + tb[1] as u32;
+            out.push((s / 4) as u8);
+        }
+    }
+    GrayImage::from_raw(w, h, out).unwrap_or_else(|| img.clone())
 }
 
 /// Decides whether a level page (text lines across) is upside down:
@@ -194,5 +199,67 @@ pub fn up_or_down(
         Some((180, conf)) if conf >= opts.min_osd_confidence => (180, conf),
         Some((_, conf)) => (0, conf),
         None => (0, 0.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Luma;
+
+    /// Text-like bars across a page: 40 lines of dashes.
+    fn lines_page() -> GrayImage {
+        GrayImage::from_fn(1200, 1600, |x, y| {
+            let in_line = (100..1500).contains(&y) && (y - 100) % 35 < 12;
+            // Word gaps fall in other places on each line, as in prose.
+            let in_word = (100..1100).contains(&x) && ((x + y / 35 * 53) / 19) % 5 != 4;
+            Luma([if in_line && in_word { 0 } else { 255 }])
+        })
+    }
+
+    #[test]
+    fn text_lines_running_down_the_page_are_called_sideways() {
+        let opts = OrientOptions::default();
+        let page = lines_page();
+        let (sideways, clarity) = find_axis(&page, &opts);
+        assert!(!sideways && clarity > opts.sideways_margin, "{clarity}");
+        let (sideways, clarity) = find_axis(&image::imageops::rotate90(&page), &opts);
+        assert!(sideways && clarity > opts.sideways_margin, "{clarity}");
+    }
+
+    #[test]
+    fn turning_back_undoes_a_counter_clockwise_quarter_turn() {
+        let mut img = GrayImage::from_pixel(4, 2, Luma([255]));
+        img.put_pixel(0, 0, Luma([0]));
+        // Content turned 90° counter-clockwise: the top-left corner goes
+        // to the bottom-left.
+        let ccw = image::imageops::rotate270(&img);
+        assert_eq!(turn_upright(&ccw, 90), img);
+        assert_eq!(turn_upright(&image::imageops::rotate180(&img), 180), img);
+        assert_eq!(turn_upright(&image::imageops::rotate90(&img), 270), img);
+    }
+
+    #[test]
+    fn degenerate_pages_do_not_panic() {
+        let opts = OrientOptions::default();
+        for img in [
+            GrayImage::new(0, 0),
+            GrayImage::new(1, 1),
+            GrayImage::new(1, 7),
+            GrayImage::from_pixel(3, 1, Luma([255])),
+            GrayImage::from_pixel(640, 480, Luma([0])),
+        ] {
+            let (_, clarity) = find_axis(&img, &opts);
+            assert!((0.0..=1.0).contains(&clarity));
+            let h = half(&img);
+            assert!(h.width() <= img.width().max(1) && h.height() <= img.height().max(1));
+            for q in [0, 90, 180, 270] {
+                let t = turn_upright(&img, q);
+                assert_eq!(t.len(), img.len());
+            }
+        }
+        let h = half(&GrayImage::from_fn(5, 3, |x, _| Luma([(x * 60) as u8])));
+        assert_eq!((h.width(), h.height()), (2, 1));
+        assert_eq!(h.as_raw(), &vec![30, 150]);
     }
 }

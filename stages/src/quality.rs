@@ -40,24 +40,40 @@ impl Default for QualityOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum QcReason {
+    /// Scanned below the class's minimum resolution (DA/T 31: 200 dpi):
+    /// small text becomes unreadable and cannot be recovered.
     LowResolution {
+        /// Resolution recorded in the file.
         dpi: f32,
+        /// Lowest acceptable resolution.
         min_dpi: f32,
     },
+    /// Colour mode other than the class requires (a red seal is lost in
+    /// greyscale or bilevel).
     WrongColorMode {
+        /// Mode of the master.
         found: ColorMode,
+        /// Mode the class requires.
         required: ColorMode,
     },
+    /// The paper itself is dark: under-exposed or a dark scanner setting.
     TooDark {
+        /// 95th-percentile grey (the paper), 0–255.
         paper_level: f32,
     },
+    /// Marks exist but none is dark: faded or over-exposed.
     TooLight {
+        /// 1st-percentile grey (the darkest ink), 0–255.
         ink_level: f32,
     },
+    /// Ink and paper too close in grey for reliable reading.
     LowContrast {
+        /// Paper level minus ink level.
         contrast: f32,
     },
+    /// Many isolated dark specks: dirty glass or a noisy sensor.
     Noisy {
+        /// Isolated dark pixels per pixel.
         noise: f32,
     },
 }
@@ -65,7 +81,9 @@ pub enum QcReason {
 /// QC verdict of one page: pass, or fail with reasons.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QcVerdict {
+    /// True when no reason was found.
     pub pass: bool,
+    /// Every failed check, in a fixed order.
     pub reasons: Vec<QcReason>,
 }
 
@@ -118,7 +136,11 @@ pub fn measure(page: &PageImage) -> Exposure {
     };
     let dark: u64 = hist[..128].iter().sum();
     let paper = percentile(0.95);
-    let marked: u64 = hist[..((paper - 40.0).max(0.0) as usize)].iter().sum();
+    // "Clearly darker than the paper": 25 grey levels is above scanner
+    // grain (±6 on a flatbed) and below the faintest readable pencil.
+    let marked: u64 = hist[..((paper - 25.0).clamp(0.0, 255.0) as usize)]
+        .iter()
+        .sum();
     Exposure {
         marked_fraction: if total == 0 {
             0.0
@@ -179,5 +201,84 @@ pub fn check_quality(page: &PageImage, opts: &QualityOptions) -> QcVerdict {
     QcVerdict {
         pass: reasons.is_empty(),
         reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{GrayImage, Luma};
+
+    /// A bilevel text page: only 0 and 255, 2 % ink in text-like bars.
+    fn bilevel_page() -> GrayImage {
+        GrayImage::from_fn(1000, 1400, |x, y| {
+            let ink =
+                (100..1300).contains(&y) && y % 40 < 6 && (100..900).contains(&x) && x % 9 < 5;
+            Luma([if ink { 0 } else { 255 }])
+        })
+    }
+
+    #[test]
+    fn a_clean_bilevel_page_passes_and_a_washed_out_one_fails() {
+        let opts = QualityOptions::default();
+        let page = PageImage::new(bilevel_page(), ColorMode::Bilevel, Some(300.0));
+        let v = check_quality(&page, &opts);
+        assert!(v.pass, "{v:?}");
+        // The same marks printed at grey 200 on grey 235 paper: faded.
+        let mut faded = page.gray.clone();
+        faded
+            .pixels_mut()
+            .for_each(|p| p.0[0] = if p.0[0] == 0 { 200 } else { 235 });
+        let v = check_quality(&PageImage::new(faded, ColorMode::Gray, Some(300.0)), &opts);
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| matches!(r, QcReason::TooLight { .. })),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn salt_and_pepper_noise_is_flagged() {
+        let opts = QualityOptions::default();
+        let mut img = bilevel_page();
+        // One isolated black pixel in every 7 × 7 block: 2 % of pixels.
+        for y in (3..img.height()).step_by(7) {
+            for x in (3..img.width()).step_by(7) {
+                img.put_pixel(x, y, Luma([0]));
+            }
+        }
+        let v = check_quality(&PageImage::new(img, ColorMode::Bilevel, Some(300.0)), &opts);
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| matches!(r, QcReason::Noisy { .. })),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn degenerate_pages_do_not_panic() {
+        let opts = QualityOptions::default();
+        for img in [
+            GrayImage::new(0, 0),
+            GrayImage::new(1, 1),
+            GrayImage::new(2, 9),
+            GrayImage::from_pixel(500, 500, Luma([0])),
+        ] {
+            let v = check_quality(&PageImage::new(img, ColorMode::Gray, Some(f32::NAN)), &opts);
+            assert_eq!(v.pass, v.reasons.is_empty());
+        }
+        let black = PageImage::new(
+            GrayImage::from_pixel(500, 500, Luma([0])),
+            ColorMode::Gray,
+            None,
+        );
+        assert!(
+            check_quality(&black, &opts)
+                .reasons
+                .iter()
+                .any(|r| matches!(r, QcReason::TooDark { .. }))
+        );
     }
 }

@@ -17,8 +17,33 @@ pub struct OcrOptions {
     pub languages: String,
     /// Folder holding `*.traineddata`; `None` uses Tesseract's default.
     pub datapath: Option<String>,
+    /// Page segmentation: `auto` (Tesseract's CLI default; the C API's
+    /// own default is a single block, which drops table cells and columns),
+    /// `single_column`, `single_block` or `sparse`.
+    pub segmentation: Segmentation,
     /// Extra Tesseract variables, set once per engine.
     pub variables: BTreeMap<String, String>,
+}
+
+/// How Tesseract cuts a page into text blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Segmentation {
+    Auto,
+    SingleColumn,
+    SingleBlock,
+    Sparse,
+}
+
+impl Segmentation {
+    fn mode(self) -> tesseract::PageSegMode {
+        match self {
+            Segmentation::Auto => tesseract::PageSegMode::PsmAuto,
+            Segmentation::SingleColumn => tesseract::PageSegMode::PsmSingleColumn,
+            Segmentation::SingleBlock => tesseract::PageSegMode::PsmSingleBlock,
+            Segmentation::Sparse => tesseract::PageSegMode::PsmSparseText,
+        }
+    }
 }
 
 impl Default for OcrOptions {
@@ -26,6 +51,7 @@ impl Default for OcrOptions {
         Self {
             languages: "eng".into(),
             datapath: None,
+            segmentation: Segmentation::Auto,
             variables: BTreeMap::new(),
         }
     }
@@ -72,6 +98,7 @@ impl TesseractEngine {
                 options.languages
             ))
         })?;
+        api.set_page_seg_mode(options.segmentation.mode());
         for (name, value) in &options.variables {
             api = api
                 .set_variable(name, value)

@@ -2,7 +2,8 @@
 //! shifts and skew, so a page scanned twice in a batch is flagged. The
 //! fingerprint is a 32 × 32 grid of ink density over the page's content
 //! box (so a shifted scan gives the same grid), one bit per cell: above
-//! or below the grid's median.
+//! or below the grid's mean. Filled-in copies of one form look alike at
+//! this scale, so a look-alike is confirmed by its OCR text.
 
 use crate::raster::{InkMap, otsu};
 use image::GrayImage;
@@ -22,14 +23,26 @@ pub struct PageHash(pub Vec<u64>);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RescanOptions {
-    /// Two pages at or below this Hamming distance (of 4,096 bits) are
-    /// the same page.
+    /// Two pages at or below this Hamming distance (of 4,096 bits) look
+    /// the same.
     pub max_distance: u32,
+    /// ... and are the same page when their OCR texts are at least this
+    /// similar (filled-in copies of one form look the same; their values
+    /// differ).
+    pub min_text_similarity: f32,
+    /// How many earlier pages of the batch a page is compared with: a
+    /// re-scan is put back near its original, and the window keeps memory
+    /// bounded whatever the batch size.
+    pub window: usize,
 }
 
 impl Default for RescanOptions {
     fn default() -> Self {
-        Self { max_distance: 30 }
+        Self {
+            max_distance: 30,
+            min_text_similarity: 0.9,
+            window: 500,
+        }
     }
 }
 
@@ -118,6 +131,26 @@ pub fn distance(a: &PageHash, b: &PageHash) -> u32 {
         .sum()
 }
 
+/// How alike two pages' OCR texts are (0..1): the Jaccard index of their
+/// character bigrams, whitespace ignored; works for CJK and Latin alike.
+pub fn text_similarity(a: &str, b: &str) -> f32 {
+    fn bigrams(s: &str) -> std::collections::HashSet<(char, char)> {
+        let chars: Vec<char> = s.chars().filter(|c| !c.is_whitespace()).collect();
+        chars.windows(2).map(|w| (w[0], w[1])).collect()
+    }
+    let (x, y) = (bigrams(a), bigrams(b));
+    if x.is_empty() && y.is_empty() {
+        return 1.0;
+    }
+    x.intersection(&y).count() as f32 / x.union(&y).count() as f32
+}
+
+/// True when two pages are one page scanned twice: they look the same
+/// (fingerprint) and read the same (OCR text).
+pub fn is_rescan(a: (&PageHash, &str), b: (&PageHash, &str), opts: &RescanOptions) -> bool {
+    distance(a.0, b.0) <= opts.max_distance && text_similarity(a.1, b.1) >= opts.min_text_similarity
+}
+
 /// Pairs `(earlier, later)` of indexes into `hashes` that are the same page.
 pub fn find_rescans(hashes: &[PageHash], opts: &RescanOptions) -> Vec<(usize, usize)> {
     let mut pairs = Vec::new();
@@ -129,4 +162,30 @@ pub fn find_rescans(hashes: &[PageHash], opts: &RescanOptions) -> Vec<(usize, us
         }
     }
     pairs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_similarity_tells_a_rescan_from_another_filled_in_form() {
+        let a =
+            "档案号 Archive No. DA-59-8175\n姓名 Name 杨明兰\n身份证号 ID No. 310104199003079506";
+        let rescan =
+            "档案号 Archive No.  DA-59-8175\n姓名 Name 杨明兰\n身份证号 1D No. 310104199003079506";
+        let other =
+            "档案号 Archive No. DA-40-1973\n姓名 Name 邱涛\n身份证号 ID No. 110101200306052625";
+        assert!(
+            text_similarity(a, rescan) >= 0.9,
+            "{}",
+            text_similarity(a, rescan)
+        );
+        assert!(
+            text_similarity(a, other) < 0.9,
+            "{}",
+            text_similarity(a, other)
+        );
+        assert_eq!(text_similarity("", ""), 1.0);
+    }
 }
