@@ -36,13 +36,7 @@ pub struct InspectRow {
 /// Inspects every page of every file; exit code 4 if any could not be read.
 pub fn run(images: &[PathBuf], settings: &Settings, json: bool) -> Result<ExitCode, FolioError> {
     let mut osd =
-        OsdEngine::new(settings.ocr.datapath.as_deref()).map_err(|e| FolioError::Config {
-            file: settings
-                .source
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("(built-in settings)")),
-            reason: e.to_string(),
-        })?;
+        OsdEngine::new(settings.ocr.datapath.as_deref()).map_err(|e| settings.config_error(e))?;
     let mut rows = Vec::new();
     for path in images {
         inspect_file(path, settings, &mut osd, &mut rows);

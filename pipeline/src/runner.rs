@@ -112,13 +112,8 @@ pub fn run(
         ..settings.ocr.clone()
     };
     // Fail before touching anything if the engine cannot start.
-    TesseractEngine::new(&ocr).map_err(|e| FolioError::Config {
-        file: settings
-            .source
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("(built-in settings)")),
-        reason: e.to_string(),
-    })?;
+    TesseractEngine::new(&ocr).map_err(|e| settings.config_error(e))?;
+    OsdEngine::new(ocr.datapath.as_deref()).map_err(|e| settings.config_error(e))?;
     let input = opts
         .input
         .canonicalize()

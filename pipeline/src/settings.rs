@@ -222,6 +222,18 @@ impl Settings {
         })
     }
 
+    /// A configuration error blamed on these settings' file (engines that
+    /// will not start: missing languages or models are set-up problems).
+    pub fn config_error(&self, reason: impl std::fmt::Display) -> FolioError {
+        FolioError::Config {
+            file: self
+                .source
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("(built-in settings)")),
+            reason: reason.to_string(),
+        }
+    }
+
     /// The class named `name`, or the default one.
     pub fn class(&self, name: Option<&str>) -> Result<&DocClass, FolioError> {
         let name = name.unwrap_or(&self.default_class);

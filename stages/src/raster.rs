@@ -6,10 +6,10 @@ use image::GrayImage;
 /// Otsu's threshold over the whole page: the grey level that best splits
 /// ink from paper. Bilevel pages give 127.
 pub fn otsu(img: &GrayImage) -> u8 {
-    // Every 4th row is plenty for a page-wide histogram and 4× cheaper.
+    // Every 8th row is plenty for a page-wide histogram and 8× cheaper.
     let mut hist = [0u64; 256];
     let w = img.width() as usize;
-    for row in img.as_raw().chunks(w.max(1)).step_by(4) {
+    for row in img.as_raw().chunks(w.max(1)).step_by(8) {
         for &v in row {
             hist[v as usize] += 1;
         }
@@ -61,24 +61,33 @@ pub struct InkMap {
 }
 
 impl InkMap {
-    /// Reduces `img` by `factor`, looking at every `step`-th pixel of every
-    /// `step`-th row only (text strokes are wider than `step` at the sizes
-    /// used); counts are scaled back to whole-block units.
+    /// Reduces `img` by `factor`, reading every `step`-th row only (text
+    /// strokes are taller than `step` at the sizes used); counts are scaled
+    /// back to whole-block units. One pass, no division per pixel: this is
+    /// the bulk of a skew estimate's time on a 300-dpi page.
     pub fn sampled(img: &GrayImage, factor: usize, step: usize, threshold: u8) -> InkMap {
         let factor = factor.clamp(1, 255);
         let step = step.clamp(1, factor);
         let (w, h) = (img.width() as usize, img.height() as usize);
         let (rw, rh) = (w.div_ceil(factor), h.div_ceil(factor));
         let mut counts = vec![0u16; rw * rh];
-        let raw = img.as_raw();
-        let weight = (step * step) as u16;
-        for y in (0..h).step_by(step) {
-            let row = &raw[y * w..(y + 1) * w];
-            let out = &mut counts[(y / factor) * rw..(y / factor + 1) * rw];
-            for x in (0..w).step_by(step) {
-                if row[x] <= threshold {
-                    out[x / factor] = out[x / factor].saturating_add(weight);
+        let weight = step as u16;
+        for (y, row) in img
+            .as_raw()
+            .chunks(w.max(1))
+            .enumerate()
+            .take(h)
+            .step_by(step)
+        {
+            let Some(out) = counts.get_mut((y / factor) * rw..(y / factor + 1) * rw) else {
+                continue;
+            };
+            for (cell, block) in out.iter_mut().zip(row.chunks(factor)) {
+                let mut n = 0u16;
+                for &v in block {
+                    n += u16::from(v <= threshold);
                 }
+                *cell = cell.saturating_add(n * weight);
             }
         }
         InkMap {
