@@ -75,13 +75,18 @@ out = ["| tool | pages | median err raw | p95 raw | median err calibrated | p95 
 for label, (m, p, mc, pc, fails, ms, n) in rows:
     out.append(f"| {label} | {n} | {m:.3f}° | {p:.3f}° | {mc:.3f}° | {pc:.3f}° | {fails} | {ms:.1f} |")
 rot = statistics.median(d["rotate_ms"] for d in folio)
+big = [d for d in folio if max(d["width"], d["height"]) >= 3000]
 out.append("")
-out.append(f"Folio full-resolution rotate (bilinear, canvas grows): median {rot:.1f} ms/page.")
+out.append(f"Folio full-resolution rotate (nearest neighbour for bilevel pages, bilinear for grey; canvas grows): median {rot:.1f} ms/page over all pages.")
+if big:
+    out.append(f"300-dpi A4 pages (long side ≥ 3000 px, {len(big)} pages, bilevel): estimate median {statistics.median(d['ms'] for d in big):.1f} ms + rotate median {statistics.median(d['rotate_ms'] for d in big):.1f} ms = {statistics.median(d['ms'] + d['rotate_ms'] for d in big):.1f} ms/page.")
 ins = [d for d in folio if d["file"] in truth and "detected_orientation_deg" in d]
 ok = sum(1 for d in ins if d["detected_orientation_deg"] == truth[d["file"]][1])
 n = len(ins)
 wrong = [f'{d["file"]}→{d["detected_orientation_deg"]}' for d in ins if d["detected_orientation_deg"] != truth[d["file"]][1]]
 out.append(f"Folio orientation (ink-profile axis + Tesseract OSD up/down, on the page as scanned): {ok}/{n} correct ({100*ok/max(n,1):.1f} %){' wrong: ' + ', '.join(wrong) if wrong else ''}; whole image stage (orient, deskew, crop, blank, QC, hash) median {statistics.median(d['prepare_ms'] for d in ins) if ins else 0:.0f} ms/page.")
+load = open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
+out.append(f"Times are wall-clock ms on one pinned core (taskset -c 0); load average at the end of the run: {load} on {os.cpu_count()} cores — other processes inflate them, so compare tools within one run.")
 text = "\n".join(out)
 print(text)
 if save:

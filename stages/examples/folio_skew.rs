@@ -1,6 +1,6 @@
 //! Bench helper: Folio's skew estimate (and rotation) on image files.
 //! `folio_skew [--upright-from TRUTH.csv] [--write-pgm DIR] [--orient] FILE…`
-//! prints one JSON line per file: file, skew_deg, confidence,
+//! prints one JSON line per file: file, width, height, skew_deg, confidence,
 //! orientation_deg, ms (estimate) and rotate_ms. With `--upright-from`,
 //! each page is first turned upright by the truth file's orientation (so
 //! the skew finder is compared alone); `--write-pgm` also writes that
@@ -88,8 +88,12 @@ fn main() {
         let rotate_ms = t.elapsed().as_secs_f64() * 1000.0;
         std::hint::black_box(level);
         println!(
-            "{{\"file\":{:?},\"skew_deg\":{:.3},\"confidence\":{:.3},\"orientation_deg\":{turn},\"ms\":{ms:.2},\"rotate_ms\":{rotate_ms:.2}{orient}}}",
-            name, skew.angle_deg, skew.confidence
+            "{{\"file\":{:?},\"width\":{},\"height\":{},\"skew_deg\":{:.3},\"confidence\":{:.3},\"orientation_deg\":{turn},\"ms\":{ms:.2},\"rotate_ms\":{rotate_ms:.2}{orient}}}",
+            name,
+            img.width(),
+            img.height(),
+            skew.angle_deg,
+            skew.confidence
         );
     }
 }
