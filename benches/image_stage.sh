@@ -77,7 +77,7 @@ for label, (m, p, mc, pc, fails, ms, n) in rows:
 rot = statistics.median(d["rotate_ms"] for d in folio)
 big = [d for d in folio if max(d["width"], d["height"]) >= 3000]
 out.append("")
-out.append(f"Folio full-resolution rotate (nearest neighbour for bilevel pages, bilinear for grey; canvas grows): median {rot:.1f} ms/page over all pages.")
+out.append(f"Folio full-resolution rotate (bilinear; canvas grows): median {rot:.1f} ms/page over all pages.")
 if big:
     out.append(f"300-dpi A4 pages (long side ≥ 3000 px, {len(big)} pages, bilevel): estimate median {statistics.median(d['ms'] for d in big):.1f} ms + rotate median {statistics.median(d['rotate_ms'] for d in big):.1f} ms = {statistics.median(d['ms'] + d['rotate_ms'] for d in big):.1f} ms/page.")
 ins = [d for d in folio if d["file"] in truth and "detected_orientation_deg" in d]
