@@ -157,14 +157,15 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
-        sqlx::query("INSERT INTO batch_events (batch_id, from_state, to_state, reason, at) VALUES ($1, NULL, $2, $3, $4)")
-            .bind(id)
-            .bind(BatchState::Received.as_str())
-            .bind(format!("received from {source}"))
-            .bind(&at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        self.log_event(
+            &mut tx,
+            id,
+            None,
+            BatchState::Received,
+            &format!("received from {source}"),
+            &at,
+        )
+        .await?;
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(BatchRow {
             id: id.into(),
@@ -207,16 +208,32 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
+        self.log_event(&mut tx, batch_id, Some(from), to, reason, &at)
+            .await?;
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    /// Appends one move to a batch's history, inside the caller's
+    /// transaction so the move and its record commit together.
+    async fn log_event(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        batch_id: &str,
+        from: Option<BatchState>,
+        to: BatchState,
+        reason: &str,
+        at: &str,
+    ) -> Result<(), FolioError> {
         sqlx::query("INSERT INTO batch_events (batch_id, from_state, to_state, reason, at) VALUES ($1, $2, $3, $4, $5)")
             .bind(batch_id)
-            .bind(from.as_str())
+            .bind(from.map(BatchState::as_str))
             .bind(to.as_str())
             .bind(reason)
-            .bind(&at)
-            .execute(&mut *tx)
+            .bind(at)
+            .execute(&mut **tx)
             .await
             .map_err(|e| self.err(e))?;
-        tx.commit().await.map_err(|e| self.err(e))
+        Ok(())
     }
 
     /// A batch's history, oldest first.
