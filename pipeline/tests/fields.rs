@@ -127,23 +127,12 @@ fn accepted_values_are_true_and_the_rest_wait_for_keying() {
 #[test]
 fn a_threshold_no_read_can_meet_sends_every_field_to_keying() {
     let env = Env::new();
-    let cfg = env.dir.path().join("cfg");
-    std::fs::create_dir_all(cfg.join("classes")).unwrap();
     let class = std::fs::read_to_string(root().join("config/classes/insurance_registration.toml"))
         .unwrap()
-        .replace("confidence_threshold = 0.80", "confidence_threshold = 1.0");
-    std::fs::write(
-        cfg.join("classes/strict.toml"),
-        class.replace("name = \"insurance_registration\"", "name = \"strict\""),
-    )
-    .unwrap();
-    std::fs::write(
-        cfg.join("folio.toml"),
-        "classes_dir = \"classes\"\ndefault_class = \"strict\"\n",
-    )
-    .unwrap();
+        .replace("confidence_threshold = 0.80", "confidence_threshold = 1.0")
+        .replace("name = \"insurance_registration\"", "name = \"strict\"");
+    let config = write_config(&env, "strict", &[("strict", class)]);
     let batch = forms_batch(&env);
-    let config = cfg.join("folio.toml");
     let (out, s) = env.run(&batch, &["--quiet", "--config", config.to_str().unwrap()]);
     assert!(
         out.status.success(),

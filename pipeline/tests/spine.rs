@@ -267,23 +267,17 @@ fn folio_sets_one_openmp_thread_per_engine_itself() {
 #[test]
 fn split_rules_make_documents_by_page_count_or_batch() {
     let env = Env::new();
-    let cfg = env.dir.path().join("cfg");
-    std::fs::create_dir_all(cfg.join("classes")).unwrap();
-    std::fs::write(
-        cfg.join("folio.toml"),
-        "classes_dir = \"classes\"\ndefault_class = \"pairs\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        cfg.join("classes/pairs.toml"),
-        "name = \"pairs\"\nsplit = \"pages\"\npages_per_document = 2\n",
-    )
-    .unwrap();
-    std::fs::write(
-        cfg.join("classes/whole.toml"),
-        "name = \"whole\"\nsplit = \"batch\"\n",
-    )
-    .unwrap();
+    let config = write_config(
+        &env,
+        "pairs",
+        &[
+            (
+                "pairs",
+                "name = \"pairs\"\nsplit = \"pages\"\npages_per_document = 2\n".into(),
+            ),
+            ("whole", "name = \"whole\"\nsplit = \"batch\"\n".into()),
+        ],
+    );
     let files = [
         (shared("tesseract-test/phototest.tif"), "1.tif"),
         (shared("tesseract-test/eurotext.tif"), "2.tif"),
@@ -292,7 +286,6 @@ fn split_rules_make_documents_by_page_count_or_batch() {
     let refs: Vec<(&std::path::Path, &str)> =
         files.iter().map(|(p, n)| (p.as_path(), *n)).collect();
     let batch = make_batch(&env, "split", &refs);
-    let config = cfg.join("folio.toml");
     let (out, s) = env.run(&batch, &["--quiet", "--config", config.to_str().unwrap()]);
     assert!(
         out.status.success(),

@@ -142,3 +142,20 @@ pub fn make_batch(env: &Env, name: &str, files: &[(&Path, &str)]) -> PathBuf {
     }
     dir
 }
+
+/// Writes a settings file with its own classes folder under the env and
+/// returns the settings file's path. `classes` are `(name, file text)`.
+pub fn write_config(env: &Env, default_class: &str, classes: &[(&str, String)]) -> PathBuf {
+    let cfg = env.dir.path().join("cfg");
+    std::fs::create_dir_all(cfg.join("classes")).unwrap();
+    for (name, text) in classes {
+        std::fs::write(cfg.join(format!("classes/{name}.toml")), text).unwrap();
+    }
+    let config = cfg.join("folio.toml");
+    std::fs::write(
+        &config,
+        format!("classes_dir = \"classes\"\ndefault_class = \"{default_class}\"\n"),
+    )
+    .unwrap();
+    config
+}
