@@ -219,7 +219,7 @@ pub struct Finisher<'a> {
     pages: Vec<Vec<Option<FinishedPage>>>,
     remaining: Vec<usize>,
     /// Every page of the run so far: label, fingerprint, OCR text.
-    hashes: Vec<(String, PageHash, String)>,
+    hashes: std::collections::VecDeque<(String, PageHash, String)>,
     summaries: Vec<(DocSummary, PageStats)>,
 }
 
@@ -247,7 +247,7 @@ impl<'a> Finisher<'a> {
             out,
             pages: plans.iter().map(|p| vec![None; p.pages.len()]).collect(),
             remaining: plans.iter().map(|p| p.pages.len()).collect(),
-            hashes: Vec::new(),
+            hashes: std::collections::VecDeque::new(),
             summaries: Vec::new(),
         }
     }
@@ -345,15 +345,19 @@ impl<'a> Finisher<'a> {
             let mut rescan_of = None;
             if let Some(report) = &page.report {
                 let opts = &self.settings.rescan;
-                rescan_of = self
-                    .hashes
-                    .iter()
-                    .find(|(_, h, t)| rescan::is_rescan((h, t), (&report.hash, &text), opts))
-                    .map(|(l, _, _)| l.clone());
-                self.hashes
-                    .push((label.clone(), report.hash.clone(), text.clone()));
-                if self.hashes.len() > opts.window.max(1) {
-                    self.hashes.remove(0);
+                // Blank backs all look and read alike: they are flagged as
+                // blank, never as re-scans of one another.
+                if !report.blank.blank {
+                    rescan_of = self
+                        .hashes
+                        .iter()
+                        .find(|(_, h, t)| rescan::is_rescan((h, t), (&report.hash, &text), opts))
+                        .map(|(l, _, _)| l.clone());
+                    self.hashes
+                        .push_back((label.clone(), report.hash.clone(), text.clone()));
+                    if self.hashes.len() > opts.window.max(1) {
+                        self.hashes.pop_front();
+                    }
                 }
                 stats.blank += report.blank.blank as usize;
                 stats.qc_failed += (!report.qc.pass) as usize;

@@ -7,7 +7,7 @@
 //! each refined by a parabola through its best three. About 1 ms for a
 //! 300-dpi A4 page; pure raster math, no I/O.
 
-use crate::raster::{InkMap, otsu};
+use crate::raster::{InkMap, otsu, paper_level};
 use image::GrayImage;
 use serde::{Deserialize, Serialize};
 
@@ -340,7 +340,8 @@ pub fn find_skew(img: &GrayImage, opts: &DeskewOptions) -> Skew {
 }
 
 /// Turns the page by `-angle_deg` so its text lines become level (bilinear,
-/// fixed point); the canvas grows to keep every pixel, new area is white.
+/// fixed point); the canvas grows to keep every pixel, new area takes the
+/// paper's level.
 pub fn rotate(img: &GrayImage, angle_deg: f32) -> GrayImage {
     let (w, h) = (img.width() as i64, img.height() as i64);
     if w == 0 || h == 0 || angle_deg == 0.0 || !angle_deg.is_finite() {
@@ -353,7 +354,7 @@ pub fn rotate(img: &GrayImage, angle_deg: f32) -> GrayImage {
     let (Ok(nw32), Ok(nh32)) = (u32::try_from(nw), u32::try_from(nh)) else {
         return img.clone();
     };
-    let mut out = GrayImage::from_pixel(nw32, nh32, image::Luma([255]));
+    let mut out = GrayImage::from_pixel(nw32, nh32, image::Luma([paper_level(img)]));
     let src = img.as_raw();
     // Bilinear for every page, bilevel ones too: a nearest-neighbour turn
     // was 3× faster but its jagged strokes made OCR misread a date on a G4

@@ -6,8 +6,25 @@ use image::GrayImage;
 /// Otsu's threshold over the whole page: the grey level that best splits
 /// ink from paper. Bilevel pages give 127.
 pub fn otsu(img: &GrayImage) -> u8 {
-    // About 128 rows are plenty for a page-wide histogram (every 25th row
-    // of a 300-dpi A4 page). Four histograms side by side: a bilevel page sends every pixel to
+    otsu_from_hist(&histogram(img))
+}
+
+/// The paper's grey level: the commonest level lighter than the ink
+/// threshold. Old and recycled paper is grey or yellowed, not white; area
+/// a stage adds (a rotated page's corners) takes this level, or OCR's own
+/// threshold would see the paper as ink against pure-white corners.
+pub fn paper_level(img: &GrayImage) -> u8 {
+    let hist = histogram(img);
+    let t = otsu_from_hist(&hist);
+    (t.saturating_add(1)..=255)
+        .max_by_key(|&v| hist[v as usize])
+        .unwrap_or(255)
+}
+
+/// Grey-level histogram of about 128 rows spread over the page (every 25th
+/// row of a 300-dpi A4 page): plenty for page-wide levels.
+fn histogram(img: &GrayImage) -> [u64; 256] {
+    // Four histograms side by side: a bilevel page sends every pixel to
     // one of two bins, and a single histogram would make each count wait
     // for the one before it.
     let mut hists = [[0u64; 256]; 4];
@@ -29,7 +46,7 @@ pub fn otsu(img: &GrayImage) -> u8 {
     for (i, h) in hist.iter_mut().enumerate() {
         *h = hists.iter().map(|part| part[i]).sum();
     }
-    otsu_from_hist(&hist)
+    hist
 }
 
 /// Otsu's threshold from a histogram.

@@ -19,16 +19,25 @@ const WORDS: usize = GRID * GRID / 64;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PageHash(pub Vec<u64>);
 
+impl PageHash {
+    /// True for the fingerprint of a page without content (no bit set).
+    pub fn is_empty_page(&self) -> bool {
+        self.0.iter().all(|&w| w == 0)
+    }
+}
+
 /// Settings of re-scan detection (`[rescan]` in folio.toml).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RescanOptions {
     /// Two pages at or below this Hamming distance (of 4,096 bits) look
-    /// the same.
+    /// alike. Loose on purpose: re-scans of one sheet measured 3–80 (shift,
+    /// angle, blur, darker paper, another resolution or binarisation),
+    /// different pages 1,500 and more; the text decides in between.
     pub max_distance: u32,
     /// ... and are the same page when their OCR texts are at least this
-    /// similar (filled-in copies of one form look the same; their values
-    /// differ).
+    /// similar (re-scans read 0.90–1.00 alike; filled-in copies of one
+    /// form look the same but read 0.62–0.70 alike: their values differ).
     pub min_text_similarity: f32,
     /// How many earlier pages of the batch a page is compared with: a
     /// re-scan is put back near its original, and the window keeps memory
@@ -39,8 +48,8 @@ pub struct RescanOptions {
 impl Default for RescanOptions {
     fn default() -> Self {
         Self {
-            max_distance: 30,
-            min_text_similarity: 0.9,
+            max_distance: 400,
+            min_text_similarity: 0.8,
             window: 500,
         }
     }
@@ -145,10 +154,14 @@ pub fn text_similarity(a: &str, b: &str) -> f32 {
     x.intersection(&y).count() as f32 / x.union(&y).count() as f32
 }
 
-/// True when two pages are one page scanned twice: they look the same
-/// (fingerprint) and read the same (OCR text).
+/// True when two pages are one page scanned twice: they look alike
+/// (fingerprint) and read alike (OCR text). A page without ink (an empty
+/// fingerprint) is never anyone's re-scan: blank backs all look the same.
 pub fn is_rescan(a: (&PageHash, &str), b: (&PageHash, &str), opts: &RescanOptions) -> bool {
-    distance(a.0, b.0) <= opts.max_distance && text_similarity(a.1, b.1) >= opts.min_text_similarity
+    !a.0.is_empty_page()
+        && !b.0.is_empty_page()
+        && distance(a.0, b.0) <= opts.max_distance
+        && text_similarity(a.1, b.1) >= opts.min_text_similarity
 }
 
 /// Pairs `(earlier, later)` of indexes into `hashes` that are the same page.

@@ -234,6 +234,64 @@ fn blank_pages_are_found_with_full_precision_and_recall() {
     );
 }
 
+/// The same sheet through the scanner a second time, made from a shared
+/// scan as a second pass differs from the first: put back shifted and at
+/// another angle, scanned blurrier on darker paper, at another resolution,
+/// or binarised with specks. Each is then prepared like any page.
+fn rescans_of(page: &PageImage) -> Vec<(&'static str, PageImage)> {
+    let g = &page.gray;
+    let (w, h) = (g.width(), g.height());
+    let shifted = |img: &GrayImage, dx: u32, dy: u32| {
+        let mut out = GrayImage::from_pixel(w + dx, h + dy, Luma([255]));
+        image::imageops::replace(&mut out, img, i64::from(dx), i64::from(dy));
+        out
+    };
+    let blurred = image::imageops::blur(g, 1.2);
+    let darker = GrayImage::from_fn(w, h, |x, y| {
+        Luma([(f32::from(blurred.get_pixel(x, y).0[0]) * 0.8) as u8])
+    });
+    let small = image::imageops::resize(
+        g,
+        w * 2 / 3,
+        h * 2 / 3,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut seed = 12345u64;
+    let specked = GrayImage::from_fn(w, h, |x, y| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let ink = g.get_pixel(x, y).0[0] <= 170 || (seed >> 33).is_multiple_of(700);
+        Luma([if ink { 0 } else { 255 }])
+    });
+    vec![
+        (
+            "shifted 35/20 px, turned 0.7°",
+            PageImage::new(rotate(&shifted(g, 35, 20), -0.7), page.color, page.dpi),
+        ),
+        (
+            "blurred, paper 20 % darker, turned −2.1°",
+            PageImage::new(rotate(&darker, 2.1), ColorMode::Gray, page.dpi),
+        ),
+        (
+            "at 2/3 of the resolution, turned 1.3°",
+            PageImage::new(
+                rotate(&small, -1.3),
+                page.color,
+                page.dpi.map(|d| d * 2.0 / 3.0),
+            ),
+        ),
+        (
+            "binarised with specks, shifted, turned 0.4°",
+            PageImage::new(
+                rotate(&shifted(&specked, 10, 40), 0.4),
+                ColorMode::Bilevel,
+                page.dpi,
+            ),
+        ),
+    ]
+}
+
 #[test]
 fn a_rescanned_page_is_recognised_and_different_pages_are_not() {
     let opts = ImageOptions::default();
@@ -251,53 +309,61 @@ fn a_rescanned_page_is_recognised_and_different_pages_are_not() {
             .text;
         (prepared.report.hash, text)
     };
-    let original = load("forms-zh/form_001.jpg");
-    // The re-scan: the same sheet put back 20 px lower, 35 px to the right
-    // and turned 0.7°, through the stage like any page.
-    let mut moved =
-        GrayImage::from_pixel(original.gray.width(), original.gray.height(), Luma([255]));
-    image::imageops::replace(&mut moved, &original.gray, 35, 20);
-    let rescan = PageImage::new(rotate(&moved, -0.7), original.color, original.dpi);
-    let (a, a_text) = read(&original);
-    let (b, b_text) = read(&rescan);
-    assert!(
-        distance(&a, &b) <= rescan_opts.max_distance,
-        "re-scan distance {}",
-        distance(&a, &b)
-    );
-    assert!(
-        is_rescan((&a, &a_text), (&b, &b_text), &rescan_opts),
-        "similarity {}",
-        text_similarity(&a_text, &b_text)
-    );
-    // Other pages look different.
-    for other in [
-        "tesseract-test/8087_054.3B.tif",
-        "tesseract-test/phototest.tif",
-        "forms-zh/form_000.tif",
-    ] {
-        let (c, _) = read(&load(other));
-        assert!(
-            distance(&a, &c) > rescan_opts.max_distance,
-            "{other}: distance {}",
-            distance(&a, &c)
-        );
+    let mut seen = Vec::new();
+    for original in ["forms-zh/form_001.jpg", "tesseract-test/8087_054.3B.tif"] {
+        let page = load(original);
+        let (a, a_text) = read(&page);
+        for (how, rescan) in rescans_of(&page) {
+            let (b, b_text) = read(&rescan);
+            assert!(
+                is_rescan((&a, &a_text), (&b, &b_text), &rescan_opts),
+                "{original} {how}: distance {}, text similarity {}",
+                distance(&a, &b),
+                text_similarity(&a_text, &b_text)
+            );
+        }
+        seen.push((original, a, a_text));
     }
-    // Filled-in copies of the same form at the same resolution look alike;
-    // their text (other names and numbers) tells them apart.
-    for other in [
+    // Other pages look different, and read differently.
+    let (form, form_hash, form_text) = &seen[0];
+    let (other, other_hash, other_text) = &seen[1];
+    assert!(
+        distance(form_hash, other_hash) > rescan_opts.max_distance,
+        "{form} vs {other}: distance {}",
+        distance(form_hash, other_hash)
+    );
+    let (photo, photo_text) = read(&load("tesseract-test/phototest.tif"));
+    for (hash, text) in [(form_hash, form_text), (other_hash, other_text)] {
+        assert!(!is_rescan(
+            (hash, text),
+            (&photo, &photo_text),
+            &rescan_opts
+        ));
+    }
+    // Filled-in copies of the same form look alike; their text (other
+    // names and numbers) tells them apart.
+    for copy in [
+        "forms-zh/form_000.tif",
         "forms-zh/form_002.jpg",
         "forms-zh/form_003.jpg",
         "forms-zh/form_006.tif",
     ] {
-        let (c, c_text) = read(&load(other));
+        let (c, c_text) = read(&load(copy));
         assert!(
-            !is_rescan((&a, &a_text), (&c, &c_text), &rescan_opts),
-            "{other} taken for a re-scan (distance {}, similarity {})",
-            distance(&a, &c),
-            text_similarity(&a_text, &c_text)
+            !is_rescan((form_hash, form_text), (&c, &c_text), &rescan_opts),
+            "{copy} taken for a re-scan (distance {}, similarity {})",
+            distance(form_hash, &c),
+            text_similarity(form_text, &c_text)
         );
     }
+    // Blank backs all look alike but are never re-scans of one another.
+    let blank = PageImage::new(
+        GrayImage::from_pixel(2480, 3508, Luma([240])),
+        ColorMode::Gray,
+        Some(300.0),
+    );
+    let (e, e_text) = read(&blank);
+    assert!(!is_rescan((&e, &e_text), (&e, &e_text), &rescan_opts));
 }
 
 #[test]
