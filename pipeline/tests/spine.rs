@@ -187,6 +187,11 @@ fn corrupt_and_foreign_files_go_to_quarantine_and_the_rest_is_packaged() {
     std::fs::write(batch.join("04_notes.txt"), "box 17, folder 3").unwrap();
     std::fs::write(batch.join("05_empty.png"), b"").unwrap();
     std::fs::copy(&good, batch.join("06_same_as_01.tif")).unwrap();
+    std::fs::copy(
+        shared("ocrmypdf-resources/trivial.pdf"),
+        batch.join("07_born_digital.pdf"),
+    )
+    .unwrap();
     let before = snapshot(&batch);
 
     let quarantine = env.dir.path().join("q");
@@ -203,7 +208,15 @@ fn corrupt_and_foreign_files_go_to_quarantine_and_the_rest_is_packaged() {
 
     let q = s["intake"]["quarantined"].as_array().unwrap();
     let names: Vec<&str> = q.iter().map(|f| f["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["03_truncated.tif", "04_notes.txt", "05_empty.png"]);
+    assert_eq!(
+        names,
+        [
+            "03_truncated.tif",
+            "04_notes.txt",
+            "05_empty.png",
+            "07_born_digital.pdf"
+        ]
+    );
     for name in names {
         let copy = quarantine.join(name);
         assert_eq!(
@@ -217,6 +230,9 @@ fn corrupt_and_foreign_files_go_to_quarantine_and_the_rest_is_packaged() {
     }
     let reason = std::fs::read_to_string(quarantine.join("04_notes.txt.reason.txt")).unwrap();
     assert!(reason.contains("not a supported image format"), "{reason}");
+    let reason =
+        std::fs::read_to_string(quarantine.join("07_born_digital.pdf.reason.txt")).unwrap();
+    assert!(reason.contains("born-digital"), "{reason}");
     assert_eq!(s["intake"]["duplicates"][0][0], "06_same_as_01.tif");
     assert_eq!(packages(&env.out()).len(), 2, "the good files are packaged");
     for bag in packages(&env.out()) {
@@ -398,4 +414,71 @@ fn memory_is_bounded_by_pages_in_flight_not_batch_size() {
         large <= small * 1.3,
         "peak RSS {small:.0} MiB for 6 pages but {large:.0} MiB for 24"
     );
+}
+
+#[test]
+fn scanned_pdfs_are_read_as_displayed_and_kept_byte_for_byte() {
+    let env = Env::new();
+    let sources = [
+        (shared("ocrmypdf-resources/skew.pdf"), "01_skew.pdf"),
+        (shared("ocrmypdf-resources/cardinal.pdf"), "02_cardinal.pdf"),
+    ];
+    let files: Vec<(&std::path::Path, &str)> =
+        sources.iter().map(|(p, n)| (p.as_path(), *n)).collect();
+    let batch = make_batch(&env, "pdfs", &files);
+    let (output, summary) = env.run(&batch, &[]);
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(summary["pages"], 5, "1 + 4 pages");
+    let bags = packages(&env.out());
+    assert_eq!(bags.len(), 2);
+    // (file, page in file) → (orientation, skew as shown, OCR text)
+    let mut pages = HashMap::new();
+    for bag in &bags {
+        bagit_validate(bag);
+        let index: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(bag.join("data/index.json")).unwrap())
+                .unwrap();
+        for original in index["originals"].as_array().unwrap() {
+            let name = original["original_name"].as_str().unwrap();
+            let kept = bag.join(original["path"].as_str().unwrap());
+            assert!(kept.extension().is_some_and(|e| e == "pdf"), "{kept:?}");
+            assert_eq!(sha256(&kept), sha256(&batch.join(name)), "{name}");
+        }
+        for page in index["pages"].as_array().unwrap() {
+            let key = (
+                page["original_name"].as_str().unwrap().to_string(),
+                page["file_page"].as_u64().unwrap(),
+            );
+            let text = std::fs::read_to_string(bag.join(page["text"].as_str().unwrap())).unwrap();
+            let image = &page["image"];
+            pages.insert(
+                key,
+                (
+                    image["orientation"]["degrees"].as_u64().unwrap(),
+                    image["skew"]["angle_deg"].as_f64().unwrap(),
+                    text,
+                ),
+            );
+        }
+    }
+    // skew.pdf draws a straight scan 1.865° clockwise: that is the skew a
+    // reader of the file sees, and what Folio reports.
+    let (turn, skew, _) = &pages[&("01_skew.pdf".to_string(), 1)];
+    assert_eq!(*turn, 0);
+    assert!((skew + 1.865).abs() < 0.15, "skew.pdf reported {skew}°");
+    // cardinal.pdf shows one page at each quarter turn (clockwise 0, 90,
+    // 180, 270 on screen: counter-clockwise 0, 270, 180, 90); every page
+    // is turned upright before OCR.
+    for (page, want) in [(1, 0), (2, 270), (3, 180), (4, 90)] {
+        let (turn, _, text) = &pages[&("02_cardinal.pdf".to_string(), page)];
+        assert_eq!(*turn, want, "cardinal.pdf page {page}");
+        assert!(
+            text.contains("Sequencer"),
+            "cardinal.pdf page {page} read upright: {text}"
+        );
+    }
 }

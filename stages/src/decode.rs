@@ -1,9 +1,11 @@
 //! Decode: file bytes in, page rasters out, one page at a time so memory is
 //! bounded by the page being decoded, not by the file. Reads TIFF
-//! (incl. multi-page and CCITT G4), PNG and JPEG. Every limit is explicit.
+//! (incl. multi-page and CCITT G4), PNG, JPEG and image-only PDF (see
+//! [`crate::pdf`]). Every limit is explicit.
 
 use crate::error::StageError;
 use crate::page::{ColorMode, PageImage};
+use crate::pdf::PdfPages;
 use image::{DynamicImage, GrayImage, ImageReader};
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
@@ -45,6 +47,8 @@ pub enum Format {
     Tiff,
     Png,
     Jpeg,
+    /// An image-only PDF: each page's scanned image is read, as displayed.
+    Pdf,
 }
 
 impl Format {
@@ -54,9 +58,7 @@ impl Format {
             [0x49, 0x49, 0x2A, 0x00, ..] | [0x4D, 0x4D, 0x00, 0x2A, ..] => Ok(Format::Tiff),
             [0x89, b'P', b'N', b'G', ..] => Ok(Format::Png),
             [0xFF, 0xD8, 0xFF, ..] => Ok(Format::Jpeg),
-            [b'%', b'P', b'D', b'F', ..] => Err(StageError::UnsupportedFormat(
-                ": PDF input is not read yet; export the scan as TIFF".into(),
-            )),
+            [b'%', b'P', b'D', b'F', ..] => Ok(Format::Pdf),
             [] => Err(StageError::UnsupportedFormat(": the file is empty".into())),
             _ => Err(StageError::UnsupportedFormat(String::new())),
         }
@@ -68,6 +70,7 @@ impl Format {
             Format::Tiff => "tif",
             Format::Png => "png",
             Format::Jpeg => "jpg",
+            Format::Pdf => "pdf",
         }
     }
 }
@@ -84,6 +87,7 @@ pub struct Pages<'a> {
 
 enum Source<'a> {
     Tiff(Box<TiffDecoder<Cursor<&'a [u8]>>>),
+    Pdf(Box<PdfPages>),
     Single(&'a [u8], Format),
 }
 
@@ -109,6 +113,7 @@ pub fn pages<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Pages<'a>, St
                 .with_limits(tiff_limits);
             Source::Tiff(Box::new(dec))
         }
+        Format::Pdf => Source::Pdf(Box::new(PdfPages::open(bytes, limits)?)),
         other => Source::Single(bytes, other),
     };
     Ok(Pages {
@@ -150,6 +155,12 @@ impl Iterator for Pages<'_> {
                     self.done = true;
                 }
                 result
+            }
+            Source::Pdf(pdf) => {
+                if index + 1 >= pdf.page_count() {
+                    self.done = true;
+                }
+                pdf.decode_page(index)
             }
         };
         if result.is_err() {
@@ -301,7 +312,9 @@ fn raw_to_gray(buf: Vec<u8>, channels: usize, w: u32, h: u32) -> Option<(GrayIma
     Some((gray, mode))
 }
 
-fn is_bilevel(gray: &GrayImage) -> bool {
+/// Whether a grey raster holds only pure black and white (a bi-level
+/// master stored as grey); shared with the PDF reader.
+pub(crate) fn is_bilevel(gray: &GrayImage) -> bool {
     gray.as_raw().iter().all(|&v| v == 0 || v == 255)
 }
 
@@ -310,22 +323,21 @@ fn decode_single(
     format: Format,
     limits: &DecodeLimits,
 ) -> Result<PageImage, StageError> {
-    let mut reader = ImageReader::new(Cursor::new(bytes));
-    reader.set_format(match format {
+    let image_format = match format {
         Format::Png => image::ImageFormat::Png,
         Format::Jpeg => image::ImageFormat::Jpeg,
         Format::Tiff => image::ImageFormat::Tiff,
-    });
+        Format::Pdf => {
+            return Err(StageError::Invalid {
+                stage: "decode",
+                reason: "a PDF is read page by page, not as one image".into(),
+            });
+        }
+    };
+    let reader = ImageReader::with_format(Cursor::new(bytes), image_format);
     let (w, h) = reader.into_dimensions().map_err(|e| corrupt(0, e))?;
     check_size(0, w, h, limits)?;
-    let mut reader = ImageReader::with_format(
-        Cursor::new(bytes),
-        match format {
-            Format::Png => image::ImageFormat::Png,
-            Format::Jpeg => image::ImageFormat::Jpeg,
-            Format::Tiff => image::ImageFormat::Tiff,
-        },
-    );
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
     let mut img_limits = image::Limits::default();
     img_limits.max_image_width = Some(limits.max_side.min(u32::MAX as u64) as u32);
     img_limits.max_image_height = Some(limits.max_side.min(u32::MAX as u64) as u32);
@@ -346,7 +358,7 @@ fn decode_single(
     let dpi = match format {
         Format::Png => png_dpi(bytes),
         Format::Jpeg => jpeg_dpi(bytes),
-        Format::Tiff => None,
+        Format::Tiff | Format::Pdf => None,
     };
     Ok(PageImage::new(gray, color, dpi))
 }
@@ -386,7 +398,14 @@ fn jpeg_dpi(bytes: &[u8]) -> Option<f32> {
     }
 }
 
-fn check_size(page: usize, w: u32, h: u32, limits: &DecodeLimits) -> Result<(), StageError> {
+/// Refuses a page over `max_side` or `max_pixels` (or with no pixels)
+/// before anything is allocated for it.
+pub(crate) fn check_size(
+    page: usize,
+    w: u32,
+    h: u32,
+    limits: &DecodeLimits,
+) -> Result<(), StageError> {
     check_limit(
         page,
         "page side (pixels)",
@@ -410,7 +429,8 @@ fn check_size(page: usize, w: u32, h: u32, limits: &DecodeLimits) -> Result<(), 
     Ok(())
 }
 
-fn check_limit(
+/// One limit check, naming the `folio.toml` key that lifts it.
+pub(crate) fn check_limit(
     page: usize,
     what: &'static str,
     key: &'static str,

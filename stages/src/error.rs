@@ -3,20 +3,27 @@
 
 use thiserror::Error;
 
-/// Why a stage could not produce its result for one input.
+/// Why a stage could not produce its result for one input. `page` fields
+/// are 0-based indexes; messages count pages from 1, as operators do.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StageError {
     /// The bytes are not an image format Folio reads.
-    #[error("not a supported image format (PNG, JPEG, TIFF){0}")]
+    #[error("not a supported image format (PNG, JPEG, TIFF, PDF){0}")]
     UnsupportedFormat(String),
     /// The file is of a known format but its bytes are broken.
-    #[error("page {page}: cannot decode: {reason}")]
+    #[error("page {}: cannot decode: {reason}", page + 1)]
     Corrupt { page: usize, reason: String },
+    /// A PDF page is not one scanned image: it draws no image (a
+    /// born-digital page of text and vectors) or is built from several
+    /// large ones. Folio reads scans and does not render PDFs, so the page
+    /// is refused by name rather than guessed at.
+    #[error("page {}: not readable as a scan: {reason}", page + 1)]
+    NotAScan { page: usize, reason: String },
     /// A configured decoder limit was exceeded; raising the limit in
     /// `folio.toml` `[decode]` lets the file through.
     #[error(
-        "page {page}: {what} {actual} exceeds the limit {limit} (raise [decode].{key} in folio.toml)"
+        "page {}: {what} {actual} exceeds the limit {limit} (raise [decode].{key} in folio.toml)", page + 1
     )]
     LimitExceeded {
         page: usize,

@@ -27,12 +27,23 @@ pub struct PageImage {
     pub color: ColorMode,
     /// Resolution recorded in the file (dots per inch), if any.
     pub dpi: Option<f32>,
+    /// How far the file shows this raster turned beyond whole quarter
+    /// turns, degrees counter-clockwise: a PDF may draw a straight scan at
+    /// a slant (its placement matrix), and that slant is what its reader
+    /// sees. The raster is not resampled for it; the image stage adds it
+    /// to the skew it reports. 0 for image files.
+    pub shown_tilt_deg: f32,
 }
 
 impl PageImage {
     /// Builds a page from a raster and its master's facts.
     pub fn new(gray: GrayImage, color: ColorMode, dpi: Option<f32>) -> Self {
-        Self { gray, color, dpi }
+        Self {
+            gray,
+            color,
+            dpi,
+            shown_tilt_deg: 0.0,
+        }
     }
 
     /// Resolution to assume when the file records none: 300 dpi is what

@@ -28,6 +28,8 @@ pub struct ImageOptions {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageReport {
     pub orientation: Orientation,
+    /// Skew of the content as the file shows it (for a PDF, the raster's
+    /// own skew plus its placement's slant).
     pub skew: Skew,
     pub crop: Option<BBox>,
     pub blank: BlankVerdict,
@@ -87,9 +89,15 @@ pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&mut OsdEngine
     let blank = blank::detect_blank(&image, dpi, &opts.blank);
     let qc = quality::check_quality(page, &opts.quality);
     let hash = rescan::fingerprint(&image, dpi);
+    // The skew reported is the one the file shows: a PDF's slanted
+    // placement of a straight raster counts, though nothing was turned for it.
+    let shown = Skew {
+        angle_deg: skew.angle_deg + page.shown_tilt_deg,
+        ..skew
+    };
     let report = ImageReport {
         orientation,
-        skew,
+        skew: shown,
         crop: crop_box,
         blank,
         qc,
