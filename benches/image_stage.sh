@@ -48,32 +48,36 @@ truth_csv, w, save = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 truth = {r["file"]: (float(r["angle_deg"]), int(r["orientation_deg"])) for r in csv.DictReader(open(truth_csv))}
 src = lambda f: f.split("_q")[0]
 def load(path): return [json.loads(l) for l in open(path) if l.strip()]
-def stats(est, ms):
+big_files = None  # 300-dpi A4 pages (long side ≥ 3000 px), from Folio's sizes
+def stats(est, ms, names=None):
     files = [f for f in est if f in truth]
+    big_ms = [m for f, m in zip(names or [], ms) if big_files and f in big_files]
     raw = sorted(abs(est[f] - truth[f][0]) for f in files)
     own = {s: statistics.median(est[f] - truth[f][0] for f in files if src(f) == s) for s in {src(f) for f in files}}
     cal = sorted(abs(est[f] - truth[f][0] - own[src(f)]) for f in files)
     p95 = lambda v: v[round(0.95 * (len(v) - 1))]
     fails = sum(1 for e in cal if e > 1.0)
-    return (statistics.median(raw), p95(raw), statistics.median(cal), p95(cal), fails, statistics.median(ms), len(files))
+    return (statistics.median(raw), p95(raw), statistics.median(cal), p95(cal), fails, statistics.median(ms), len(files), statistics.median(big_ms) if big_ms else float("nan"))
 rows = []
 folio = load(f"{w}/folio.jsonl")
-rows.append(("Folio find_skew (±15°)", stats({d["file"]: d["skew_deg"] for d in folio}, [d["ms"] for d in folio])))
+big_files = {d["file"] for d in folio if max(d["width"], d["height"]) >= 3000}
+names = lambda ds: [d["file"] for d in ds]
+rows.append(("Folio find_skew (±15°)", stats({d["file"]: d["skew_deg"] for d in folio}, [d["ms"] for d in folio], names(folio))))
 lept = load(f"{w}/lept.jsonl")
-rows.append(("Leptonica pixFindSkew (default ±7°)", stats({d["file"]: d["default_skew_deg"] for d in lept}, [d["default_ms"] for d in lept])))
-rows.append(("Leptonica sweep+search ±15°", stats({d["file"]: d["skew_deg"] for d in lept}, [d["ms"] for d in lept])))
+rows.append(("Leptonica pixFindSkew (default ±7°)", stats({d["file"]: d["default_skew_deg"] for d in lept}, [d["default_ms"] for d in lept], names(lept))))
+rows.append(("Leptonica sweep+search ±15°", stats({d["file"]: d["skew_deg"] for d in lept}, [d["ms"] for d in lept], names(lept))))
 unp = load(f"{w}/unpaper.jsonl")
 for mode, label in (("default", "unpaper 7 (default ±5°)"), ("wide", "unpaper 7 --deskew-scan-range 15")):
     sel = [d for d in unp if d["mode"] == mode]
     best = None
     for sign in (1, -1):  # unpaper reports radians; take the sign that suits it best
         est = {d["file"]: (sign * math.degrees(float(d["rad"])) if d["rad"] else 0.0) for d in sel}
-        s = stats(est, [d["ms"] for d in sel])
+        s = stats(est, [d["ms"] for d in sel], names(sel))
         if best is None or s[2] < best[2]: best = s
     rows.append((label, best))
-out = ["| tool | pages | median err raw | p95 raw | median err calibrated | p95 calibrated | misses > 1° | ms/page |", "|---|---|---|---|---|---|---|---|"]
-for label, (m, p, mc, pc, fails, ms, n) in rows:
-    out.append(f"| {label} | {n} | {m:.3f}° | {p:.3f}° | {mc:.3f}° | {pc:.3f}° | {fails} | {ms:.1f} |")
+out = [f"| tool | pages | median err raw | p95 raw | median err calibrated | p95 calibrated | misses > 1° | ms/page | ms/page, 300-dpi A4 ({len(big_files)} pages) |", "|---|---|---|---|---|---|---|---|---|"]
+for label, (m, p, mc, pc, fails, ms, n, big_ms) in rows:
+    out.append(f"| {label} | {n} | {m:.3f}° | {p:.3f}° | {mc:.3f}° | {pc:.3f}° | {fails} | {ms:.1f} | {big_ms:.1f} |")
 rot = statistics.median(d["rotate_ms"] for d in folio)
 big = [d for d in folio if max(d["width"], d["height"]) >= 3000]
 out.append("")

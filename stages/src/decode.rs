@@ -94,13 +94,7 @@ enum Source<'a> {
 /// Opens a file's bytes for page-by-page decoding. Fails only when the
 /// file as a whole is unreadable (format, size, header).
 pub fn pages<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Pages<'a>, StageError> {
-    check_limit(
-        0,
-        "file size",
-        "max_file_bytes",
-        bytes.len() as u64,
-        limits.max_file_bytes,
-    )?;
+    check_file_size(bytes, limits)?;
     let format = Format::sniff(bytes)?;
     let source = match format {
         Format::Tiff => {
@@ -427,6 +421,17 @@ pub(crate) fn check_size(
         });
     }
     Ok(())
+}
+
+/// Refuses a file over `max_file_bytes` before any of it is parsed.
+pub(crate) fn check_file_size(bytes: &[u8], limits: &DecodeLimits) -> Result<(), StageError> {
+    check_limit(
+        0,
+        "file size",
+        "max_file_bytes",
+        bytes.len() as u64,
+        limits.max_file_bytes,
+    )
 }
 
 /// One limit check, naming the `folio.toml` key that lifts it.

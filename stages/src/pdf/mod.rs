@@ -26,7 +26,7 @@ use image::{GrayImage, ImageFormat, ImageReader};
 use lopdf::content::Content;
 use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId, Stream};
 
-use crate::decode::{DecodeLimits, check_limit, check_size, is_bilevel};
+use crate::decode::{DecodeLimits, check_file_size, check_limit, check_size, is_bilevel};
 use crate::error::StageError;
 use crate::page::{ColorMode, PageImage};
 use content::*;
@@ -68,13 +68,7 @@ impl PdfPages {
     /// cannot be read: broken structure, encryption, no pages, or more
     /// pages than `max_pages` (refused up front, never half-read).
     pub fn open(bytes: &[u8], limits: &DecodeLimits) -> Result<Self, StageError> {
-        check_limit(
-            0,
-            "file size",
-            "max_file_bytes",
-            bytes.len() as u64,
-            limits.max_file_bytes,
-        )?;
+        check_file_size(bytes, limits)?;
         let options = LoadOptions {
             max_decompressed_size: Some(MAX_OBJECT_STREAM_BYTES),
             ..LoadOptions::default()
