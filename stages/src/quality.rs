@@ -43,10 +43,15 @@ pub enum QcReason {
     /// Scanned below the class's minimum resolution (DA/T 31: 200 dpi):
     /// small text becomes unreadable and cannot be recovered.
     LowResolution {
-        /// Resolution recorded in the file.
+        /// Resolution recorded in the file or, when it records none,
+        /// estimated from the page's size as A4.
         dpi: f32,
         /// Lowest acceptable resolution.
         min_dpi: f32,
+        /// True when the file records no resolution and `dpi` is the
+        /// estimate.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        estimated: bool,
     },
     /// Colour mode other than the class requires (a red seal is lost in
     /// greyscale or bilevel).
@@ -162,16 +167,33 @@ pub fn measure(page: &PageImage) -> Exposure {
     }
 }
 
+/// Long side of an A4 sheet, inches: the usual archive page.
+const A4_LONG_INCHES: f32 = 11.69;
+/// Long side of an A5 sheet, inches: smaller pages are rare in a file.
+const A5_LONG_INCHES: f32 = 8.27;
+
 /// Checks a page against the thresholds.
 pub fn check_quality(page: &PageImage, opts: &QualityOptions) -> QcVerdict {
     let mut reasons = Vec::new();
-    if let Some(dpi) = page.dpi
-        && dpi < opts.min_dpi
-    {
-        reasons.push(QcReason::LowResolution {
-            dpi,
-            min_dpi: opts.min_dpi,
-        });
+    if let Some(dpi) = page.dpi.filter(|d| *d > 0.0) {
+        if dpi < opts.min_dpi {
+            reasons.push(QcReason::LowResolution {
+                dpi,
+                min_dpi: opts.min_dpi,
+                estimated: false,
+            });
+        }
+    } else {
+        // No resolution recorded: a page too few pixels long to reach the
+        // minimum even if the sheet were A5 (8.27 in) is surely below it.
+        let long = page.gray.width().max(page.gray.height()) as f32;
+        if long > 0.0 && long / A5_LONG_INCHES < opts.min_dpi {
+            reasons.push(QcReason::LowResolution {
+                dpi: (long / A4_LONG_INCHES).round(),
+                min_dpi: opts.min_dpi,
+                estimated: true,
+            });
+        }
     }
     if let Some(required) = opts.required_color
         && page.color != required

@@ -377,6 +377,25 @@ fn qc_fails_a_low_dpi_page_and_a_too_dark_page_and_passes_real_scans() {
         !v.pass && matches!(v.reasons[..], [QcReason::LowResolution { .. }]),
         "{v:?}"
     );
+    // A file that records no resolution: a real FUNSD form (~100 dpi,
+    // 762 px wide) is too small to reach 200 dpi on any sheet from A5 up;
+    // the same 300-dpi page as above without its tag is not.
+    let funsd = load("funsd/training_data/images/0060091229.png");
+    assert_eq!(funsd.dpi, None);
+    let v = check_quality(&funsd, &opts);
+    assert!(
+        matches!(
+            v.reasons[..],
+            [QcReason::LowResolution {
+                estimated: true,
+                dpi,
+                ..
+            }] if dpi < 120.0
+        ),
+        "{v:?}"
+    );
+    let untagged = PageImage::new(good.gray.clone(), good.color, None);
+    assert!(check_quality(&untagged, &opts).pass);
     let scan = load("forms-zh/form_001.jpg");
     let mut dark = scan.gray.clone();
     dark.pixels_mut()
