@@ -262,15 +262,19 @@ fn tiff_to_gray(
         C::CMYK(8) => {
             let rgb: Vec<u8> = buf
                 .chunks_exact(4)
-                .flat_map(|p| {
-                    let k = 255 - p[3] as u16;
-                    [p[0], p[1], p[2]].map(|c| ((255 - c as u16) * k / 255) as u8)
-                })
+                .flat_map(|p| cmyk_to_rgb(p[0], p[1], p[2], p[3]))
                 .collect();
             raw_to_gray(rgb, 3, w, h)
         }
         _ => None,
     }
+}
+
+/// Naive CMYK to RGB (no colour profile): enough for a grey working
+/// raster; shared by TIFF and PDF.
+pub(crate) fn cmyk_to_rgb(c: u8, m: u8, y: u8, k: u8) -> [u8; 3] {
+    let k = 255 - u16::from(k);
+    [c, m, y].map(|v| ((255 - u16::from(v)) * k / 255) as u8)
 }
 
 fn raw_to_gray(buf: Vec<u8>, channels: usize, w: u32, h: u32) -> Option<(GrayImage, ColorMode)> {

@@ -26,7 +26,9 @@ use image::{GrayImage, ImageFormat, ImageReader};
 use lopdf::content::Content;
 use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId, Stream};
 
-use crate::decode::{DecodeLimits, check_file_size, check_limit, check_size, is_bilevel};
+use crate::decode::{
+    DecodeLimits, check_file_size, check_limit, check_size, cmyk_to_rgb, is_bilevel,
+};
 use crate::error::StageError;
 use crate::page::{ColorMode, PageImage};
 use content::*;

@@ -287,11 +287,6 @@ pub(super) fn luma(r: u8, g: u8, b: u8) -> u8 {
     (l / 10_000) as u8
 }
 
-pub(super) fn cmyk_to_rgb(c: u8, m: u8, y: u8, k: u8) -> [u8; 3] {
-    let k = 255 - u16::from(k);
-    [c, m, y].map(|v| ((255 - u16::from(v)) * k / 255) as u8)
-}
-
 pub(super) fn color_space(
     doc: &Document,
     dict: &Dictionary,
