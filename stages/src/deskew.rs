@@ -65,6 +65,14 @@ struct Points {
 
 const FIX: i64 = 1 << 16;
 
+/// Rows of room a profile needs at each end so that lines across `width`
+/// (in row units) at slopes up to `max_deg`, and a degree beyond for the
+/// fine sweeps, stay inside it.
+fn pad_for(width: f64, max_deg: f32) -> i64 {
+    let slope = f64::from(max_deg.abs().min(44.0) + 1.0).to_radians().tan();
+    (width * slope).ceil() as i64 + 2
+}
+
 impl Points {
     /// Keeps only the lower edges of ink (an inked cell over an empty one):
     /// baselines and letter bottoms line up along text lines, and there are
@@ -74,8 +82,7 @@ impl Points {
     fn from_map(map: &InkMap, max_deg: f32) -> Points {
         let min = ((map.factor * map.factor) / 4).max(1) as u16;
         let (w, h) = (map.width, map.height);
-        let slope = (max_deg.abs().min(44.0) + 1.0).to_radians().tan();
-        let pad = (w as f32 * slope).ceil() as i64 + 2;
+        let pad = pad_for(w as f64, max_deg);
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
         let rows = map.counts.chunks_exact(w.max(1));
         for (y, (row, below)) in rows.clone().zip(rows.skip(1)).enumerate() {
@@ -254,8 +261,7 @@ impl Bands {
     /// units of rows, with room for slopes up to `max_deg` (plus a degree).
     fn edges(&self, max_deg: f32) -> Points {
         let x_scale = CELL as f64 / self.band as f64;
-        let slope = f64::from(max_deg.abs().min(44.0) + 1.0).to_radians().tan();
-        let pad = (self.words as f64 * 64.0 * x_scale * slope).ceil() as i64 + 2;
+        let pad = pad_for(self.words as f64 * 64.0 * x_scale, max_deg);
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
         let rows = self.bits.chunks_exact(self.words);
         for (y, (row, below)) in rows.clone().zip(rows.skip(1)).enumerate() {
