@@ -1,13 +1,18 @@
 //! The command line: parses arguments into typed commands and runs them.
-//! Each command returns an exit code; `main` maps errors once.
+//! Each command returns an exit code; `main` maps errors once. The async
+//! runtime is entered once, here: commands are async all the way down to
+//! the store, and stage work crosses to rayon through `work::on_pool`.
 
 use crate::error::{ExitCode, FolioError};
-use crate::runner::{self, RunOptions, RunSummary};
+use crate::ingest::{self, IngestOptions, Intake};
+use crate::run::{self, RunOptions, RunSummary};
 use crate::settings::Settings;
-use crate::store::Store;
-use crate::{inspect, qc};
+use crate::store::{Actor, Store};
+use crate::work::{self, Scope};
+use crate::{inspect, qc, status};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Folio: scanned batches in, verified archive packages out.
 #[derive(Debug, Parser)]
@@ -20,35 +25,80 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Where a batch comes from and where its packages go.
+#[derive(Debug, clap::Args)]
+pub struct BatchArgs {
+    /// Folder holding the batch's page files (only read, never changed).
+    pub batch: PathBuf,
+    /// Folder for the packages (one BagIt bag per document).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Document class (a file in the classes folder); default from folio.toml.
+    #[arg(long)]
+    pub class: Option<String>,
+    /// Quarantine folder (default: <data_dir>/quarantine/<batch>).
+    #[arg(long)]
+    pub quarantine: Option<PathBuf>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl BatchArgs {
+    fn ingest_options(&self) -> IngestOptions {
+        IngestOptions {
+            input: self.batch.clone(),
+            out: self.out.clone(),
+            class: self.class.clone(),
+            quarantine: self.quarantine.clone(),
+        }
+    }
+}
+
 /// Folio's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Process a batch folder: fingerprint, image stage, OCR, fields, packages.
+    /// Ingest a batch folder and work it until every page is done:
+    /// fingerprint, image stage, OCR, fields, packages.
     Run {
-        /// Folder holding the batch's page files (only read, never changed).
-        batch: PathBuf,
-        /// Folder for the packages (one BagIt bag per document).
-        #[arg(long)]
-        out: PathBuf,
-        /// Document class (a file in the classes folder); default from folio.toml.
-        #[arg(long)]
-        class: Option<String>,
-        /// Quarantine folder (default: <data_dir>/quarantine/<batch>).
-        #[arg(long)]
-        quarantine: Option<PathBuf>,
-        /// OCR workers (default: folio.toml `workers`, else one per core).
+        #[command(flatten)]
+        args: BatchArgs,
+        /// OCR threads in this process (default: folio.toml `workers`, else one per core).
         #[arg(long)]
         workers: Option<usize>,
-        /// Print the summary as JSON on stdout.
-        #[arg(long)]
-        json: bool,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
     },
+    /// Record a batch folder in the store and queue its pages; prints the
+    /// batch id. `folio worker`s (here or on other workstations) do the rest.
+    Ingest {
+        #[command(flatten)]
+        args: BatchArgs,
+    },
+    /// Claim and work pages of any batch until stopped (SIGINT/SIGTERM).
+    Worker {
+        /// Exit once no page is queued or leased (waits for a dead
+        /// worker's leases to expire and takes them).
+        #[arg(long)]
+        until_idle: bool,
+        /// OCR threads in this process (default: folio.toml `workers`).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Print what this worker did as JSON when it stops.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Batches with pages and documents per state, leases held, pages/min.
+    Status {
+        /// A batch id, name or source folder (default: every batch).
+        batch: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the image stage alone on image files and print what it finds per page.
     Inspect {
-        /// Image files (TIFF, PNG, JPEG).
+        /// Image files (TIFF, PNG, JPEG, image-only PDF).
         #[arg(required = true)]
         images: Vec<PathBuf>,
         /// One JSON array of page objects on stdout.
@@ -61,44 +111,54 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Create or update the database schema and print where it is.
+    /// Create or update the database schema (the only command that
+    /// changes a shared PostgreSQL schema).
     Migrate,
 }
 
 /// Runs the parsed command.
 pub fn execute(cli: Cli) -> Result<ExitCode, FolioError> {
-    let mut settings = Settings::load(cli.config.as_deref())?;
-    match cli.command {
+    let settings = Settings::load(cli.config.as_deref())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| FolioError::Internal(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(dispatch(cli.command, settings))
+}
+
+async fn dispatch(command: Command, mut settings: Settings) -> Result<ExitCode, FolioError> {
+    match command {
+        Command::Inspect { images, json } => inspect::run(&images, &settings, json),
+        Command::Migrate => {
+            let store = Store::open_and_migrate(&settings.database_url).await?;
+            println!(
+                "database ready: {} (schema version {})",
+                store.url(),
+                store.schema_version()
+            );
+            store.close().await;
+            Ok(ExitCode::Ok)
+        }
         Command::Run {
-            batch,
-            out,
-            class,
-            quarantine,
+            args,
             workers,
-            json,
             quiet,
         } => {
             if let Some(w) = workers.filter(|w| *w > 0) {
                 settings.workers = w;
             }
-            let rt = runtime()?;
-            let store = rt.block_on(Store::open(&settings.database_url))?;
+            let store = Store::open(&settings.database_url).await?;
             let opts = RunOptions {
-                input: batch,
-                out,
-                quarantine,
-                class,
-                progress: !quiet && !json,
+                ingest: args.ingest_options(),
+                progress: !quiet && !args.json,
             };
-            let summary = runner::run(rt.handle(), &store, &settings, &opts);
-            rt.block_on(store.close());
+            let stop = work::shutdown_signal();
+            let summary = run::run(&store, Arc::new(settings), &opts, stop).await;
+            store.close().await;
             let summary = summary?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&summary)
-                        .map_err(|e| FolioError::Internal(e.to_string()))?
-                );
+            if args.json {
+                print_json(&summary)?;
             } else {
                 print_summary(&summary, store.url());
             }
@@ -108,49 +168,125 @@ pub fn execute(cli: Cli) -> Result<ExitCode, FolioError> {
                 ExitCode::Ok
             })
         }
-        Command::Inspect { images, json } => inspect::run(&images, &settings, json),
-        Command::Qc { batch, json } => {
-            let rt = runtime()?;
-            let store = rt.block_on(Store::open(&settings.database_url))?;
-            let code = qc::run(rt.handle(), &store, &batch, json);
-            rt.block_on(store.close());
+        Command::Ingest { args } => {
+            let store = Store::open(&settings.database_url).await?;
+            let pool = work::thread_pool(&settings)?;
+            let intake = ingest::ingest(
+                &store,
+                &settings,
+                &pool,
+                &args.ingest_options(),
+                &Actor::user(),
+            )
+            .await;
+            store.close().await;
+            let intake = intake?;
+            if args.json {
+                print_json(&intake)?;
+            } else {
+                print_intake(&intake);
+                println!("{}", intake.batch.id);
+            }
+            Ok(if intake.quarantined.is_empty() {
+                ExitCode::Ok
+            } else {
+                ExitCode::Attention
+            })
+        }
+        Command::Worker {
+            until_idle,
+            workers,
+            json,
+        } => {
+            if let Some(w) = workers.filter(|w| *w > 0) {
+                settings.workers = w;
+            }
+            let store = Store::open(&settings.database_url).await?;
+            let pool = Arc::new(work::thread_pool(&settings)?);
+            let actor = Actor::worker();
+            eprintln!("folio: {actor} working on {}", store.url());
+            let scope = Scope {
+                batch: None,
+                until_idle,
+            };
+            let stop = work::shutdown_signal();
+            let report = work::work(&store, Arc::new(settings), pool, &actor, &scope, stop).await;
+            store.close().await;
+            let report = report?;
+            if json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "{}: {} page(s), {} document(s) finished, {} stale result(s) dropped, {} lease(s) given back{}",
+                    report.worker,
+                    report.pages,
+                    report.documents,
+                    report.stale,
+                    report.released,
+                    if report.interrupted {
+                        " · stopped by signal"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(ExitCode::Ok)
+        }
+        Command::Status { batch, json } => {
+            let store = Store::open(&settings.database_url).await?;
+            let code = status::run(&store, batch.as_deref(), json).await;
+            store.close().await;
             code
         }
-        Command::Migrate => {
-            let rt = runtime()?;
-            let store = rt.block_on(Store::open(&settings.database_url))?;
-            println!("database ready: {}", store.url());
-            rt.block_on(store.close());
-            Ok(ExitCode::Ok)
+        Command::Qc { batch, json } => {
+            let store = Store::open(&settings.database_url).await?;
+            let code = qc::run(&store, &batch, json).await;
+            store.close().await;
+            code
         }
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, FolioError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| FolioError::Internal(format!("cannot start the async runtime: {e}")))
+fn print_json(value: &impl serde::Serialize) -> Result<(), FolioError> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).map_err(|e| FolioError::Internal(e.to_string()))?
+    );
+    Ok(())
 }
 
-fn print_summary(s: &RunSummary, db: &str) {
-    let i = &s.intake;
+fn print_intake(i: &Intake) {
     println!(
         "batch {} ({}) · class {} · state {}",
-        s.batch.name, s.batch.id, s.batch.class, s.batch.state
+        i.batch.name, i.batch.id, i.batch.class, i.batch.state
     );
     println!(
-        "files: {} new, {} already known, {} duplicate, {} quarantined, {} hidden skipped",
+        "files: {} new, {} already known, {} duplicate, {} quarantined, {} hidden skipped · {} page(s) queued in {} document(s)",
         i.accepted.len(),
         i.known.len(),
         i.duplicates.len(),
         i.quarantined.len(),
-        i.ignored.len()
+        i.ignored.len(),
+        i.pages(),
+        i.documents.len()
     );
     for (name, first) in &i.duplicates {
         println!("  duplicate: {name} has the same content as {first}; not processed twice");
     }
+    if !i.quarantined.is_empty() {
+        println!(
+            "QUARANTINED ({}) in {}:",
+            i.quarantined.len(),
+            i.quarantine.display()
+        );
+        for q in &i.quarantined {
+            println!("  {}: {}", q.name, q.reason);
+        }
+    }
+}
+
+fn print_summary(s: &RunSummary, db: &str) {
+    print_intake(&s.intake);
     println!(
         "pages: {} processed, {} failed, {} flagged blank, {} failed QC, {} re-scans · {:.1} s · {:.1} pages/min · {} workers",
         s.pages,
@@ -162,47 +298,39 @@ fn print_summary(s: &RunSummary, db: &str) {
         s.pages_per_minute,
         s.workers
     );
-    let packaged = s
-        .documents
-        .iter()
-        .filter(|d| d.state == crate::store::DocState::Packaged)
-        .count();
+    let count = |state: &str| s.documents.iter().filter(|d| d.state == state).count();
     println!(
         "documents: {} packaged, {} awaiting keying, {} failed",
-        packaged,
-        s.documents
-            .iter()
-            .filter(|d| d.state == crate::store::DocState::AwaitingKeying)
-            .count(),
-        s.documents
-            .iter()
-            .filter(|d| d.state == crate::store::DocState::Failed)
-            .count()
+        count("packaged"),
+        count("awaiting_keying"),
+        count("failed")
     );
     for d in &s.documents {
         println!(
             "  {} [{}] {} page(s), fields {} accepted / {} for keying → {}",
             d.id,
-            d.state.as_str(),
+            d.state,
             d.pages,
             d.fields_accepted,
             d.fields_for_keying,
             d.path.display()
         );
     }
-    if i.accepted.is_empty() && s.documents.is_empty() && !i.known.is_empty() {
+    if s.intake.accepted.is_empty() && s.documents.is_empty() && !s.intake.known.is_empty() {
         println!("nothing new: every file of this folder is already in the store");
     }
-    if !i.quarantined.is_empty() {
-        println!(
-            "QUARANTINED ({}) in {}:",
-            i.quarantined.len(),
-            s.quarantine.display()
-        );
-        for q in &i.quarantined {
-            println!("  {}: {}", q.name, q.reason);
+    println!(
+        "batch {}: {}",
+        s.batch.state,
+        if s.documents_awaiting_keying > 0 {
+            format!(
+                "{} document(s) wait for keying",
+                s.documents_awaiting_keying
+            )
+        } else {
+            "every document finished".into()
         }
-    }
+    );
     println!("packages: {}", s.out.display());
     println!("store: {db}");
 }

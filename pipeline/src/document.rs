@@ -1,517 +1,274 @@
-//! Documents: how a batch's pages are cut into documents (the class's
-//! split rule), what a finished page carries, and the `Finisher` that turns
-//! a document's last page into fields, a package and one store transaction.
-//! Separator sheets will add a split rule here and nowhere else.
+//! Finishing a document, exactly once: when its last page is done, the
+//! worker holding its lease extracts the class's fields, flags re-scans
+//! against earlier pages of the batch, assembles the package from the
+//! object store (originals proved by their arrival SHA-256) and publishes
+//! it; the store then commits the outcome with the same lease. Pure file
+//! work here — the store calls are made by `work`.
 
 use crate::error::FolioError;
-use crate::export;
-use crate::ingest::AcceptedFile;
-use crate::runner::{DocSummary, PageStats};
-use crate::settings::{DocClass, Settings, Split};
-use crate::store::{BatchRow, DocState, DocumentRecord, FieldRow, PageRecord, Store};
+use crate::export::{self, Published};
+use crate::objects::Objects;
+use crate::settings::{DocClass, Settings};
+use crate::store::{DocState, DocumentOutcome, DocumentWork, FieldRow, PageState, RescanCandidate};
+use folio_stages::decode::Format;
 use folio_stages::extract::{FieldValue, Route};
-use folio_stages::page::{PageImage, Word};
-use folio_stages::prepare::ImageReport;
-use folio_stages::recognize::OcrPage;
+use folio_stages::page::Word;
 use folio_stages::rescan::{self, PageHash};
-use image::GrayImage;
 use serde_json::json;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use tokio::runtime::Handle;
 
-/// One page of a planned document: which file, which page in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageRef {
-    pub file: usize,
-    pub file_page: usize,
-}
-
-/// A document before its pages are processed.
-#[derive(Debug, Clone)]
-pub struct DocPlan {
-    pub id: String,
-    pub seq: i64,
-    pub pages: Vec<PageRef>,
-}
-
-/// Cuts the accepted files' pages into documents by the class's rule.
-pub fn plan(
-    batch: &BatchRow,
+/// Builds and publishes the package of a document whose pages are all
+/// done; returns what the store should commit.
+pub fn build(
+    work: &DocumentWork,
     class: &DocClass,
-    files: &[AcceptedFile],
-    first_seq: i64,
-) -> Vec<DocPlan> {
-    let all: Vec<PageRef> = files
+    candidates: &[RescanCandidate],
+    settings: &Settings,
+    objects: &Objects,
+    attempt: &str,
+) -> Result<DocumentOutcome, FolioError> {
+    let out = PathBuf::from(&work.batch.out_dir);
+    let staging = export::staging_dir(&out, &work.id, attempt);
+    export::clean_staging(&out, &work.id, None);
+    let result = assemble(work, class, candidates, settings, objects, &out, &staging);
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    export::clean_staging(&out, &work.id, None);
+    result
+}
+
+fn assemble(
+    work: &DocumentWork,
+    class: &DocClass,
+    candidates: &[RescanCandidate],
+    settings: &Settings,
+    objects: &Objects,
+    out: &Path,
+    staging: &Path,
+) -> Result<DocumentOutcome, FolioError> {
+    let words: Vec<Vec<Word>> = work
+        .pages
         .iter()
-        .enumerate()
-        .flat_map(|(file, f)| (0..f.pages).map(move |file_page| PageRef { file, file_page }))
+        .map(|p| serde_json::from_str(&p.result.words).unwrap_or_default())
         .collect();
-    let groups: Vec<Vec<PageRef>> = match class.split {
-        Split::File => files
-            .iter()
-            .enumerate()
-            .map(|(i, _)| all.iter().copied().filter(|p| p.file == i).collect())
-            .collect(),
-        Split::Pages => all
-            .chunks(class.pages_per_document.max(1) as usize)
-            .map(<[PageRef]>::to_vec)
-            .collect(),
-        Split::Batch | Split::Separator => vec![all],
-    };
-    let short = &batch.id[batch.id.len().saturating_sub(8)..];
-    groups
-        .into_iter()
-        .filter(|g| !g.is_empty())
-        .enumerate()
-        .map(|(i, pages)| {
-            let seq = first_seq + i as i64;
-            DocPlan {
-                id: format!("{}-{short}-{seq:04}", batch.name),
-                seq,
-                pages,
-            }
-        })
-        .collect()
-}
-
-/// For each file, its pages in order as `(file_page, doc, seq_in_doc)`.
-pub fn page_slots(plans: &[DocPlan]) -> HashMap<usize, Vec<(usize, usize, usize)>> {
-    let mut slots: HashMap<usize, Vec<(usize, usize, usize)>> = HashMap::new();
-    for (doc, plan) in plans.iter().enumerate() {
-        for (seq, p) in plan.pages.iter().enumerate() {
-            slots
-                .entry(p.file)
-                .or_default()
-                .push((p.file_page, doc, seq));
-        }
-    }
-    for v in slots.values_mut() {
-        v.sort_unstable();
-    }
-    slots
-}
-
-/// A file-system- and archive-safe ASCII name (Archivematica renames
-/// non-ASCII names on ingest).
-pub fn ascii_slug(name: &str) -> String {
-    let slug: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect::<String>()
-        .trim_matches('_')
-        .chars()
-        .take(40)
-        .collect();
-    if slug.is_empty() {
-        "batch".into()
+    let fields: Vec<FieldValue> = if class.fields.is_empty() {
+        Vec::new()
     } else {
-        slug
-    }
-}
+        let refs: Vec<&[Word]> = words.iter().map(Vec::as_slice).collect();
+        class.fields.extract(&refs, class.confidence_threshold)
+    };
+    let rescans = find_rescans(work, candidates, settings);
 
-/// Where a page's derived image goes in its document's staging folder.
-pub fn derived_path(out: &Path, doc_id: &str, seq: usize) -> PathBuf {
-    export::staging_dir(out, doc_id)
-        .join("data/derived")
-        .join(format!("p{:04}.png", seq + 1))
-}
-
-/// Writes a derived page image (upright, deskewed, cropped) as PNG.
-pub fn save_derived(img: &GrayImage, path: &Path) -> Result<(), String> {
-    use image::ImageEncoder;
-    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-    let mut buf = Vec::new();
-    PngEncoder::new_with_quality(&mut buf, CompressionType::Fast, FilterType::Sub)
-        .write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            image::ExtendedColorType::L8,
-        )
-        .map_err(|e| e.to_string())?;
-    export::write_file(path, &buf).map_err(|e| e.to_string())
-}
-
-/// Everything the stages produced for one page.
-#[derive(Debug, Clone)]
-pub struct FinishedPage {
-    pub dpi: Option<f32>,
-    pub color: String,
-    pub report: Option<ImageReport>,
-    pub ocr: Option<OcrPage>,
-    /// `(stage, reason)` when the page failed.
-    pub failure: Option<(String, String)>,
-    pub width: u32,
-    pub height: u32,
-    pub ocr_ms: f64,
-}
-
-impl FinishedPage {
-    /// A page that never got through `stage`.
-    pub fn failed(stage: &str, reason: String) -> Self {
-        FinishedPage {
-            dpi: None,
-            color: "unknown".into(),
-            report: None,
-            ocr: None,
-            failure: Some((stage.into(), reason)),
-            width: 0,
-            height: 0,
-            ocr_ms: 0.0,
+    // Originals, byte for byte, named by position (never by the scanner's
+    // name, which stays in the index), proved against their arrival hash.
+    let mut originals = Vec::new();
+    let mut custody = Vec::new();
+    let mut failure: Option<String> = None;
+    for (k, f) in work.files.iter().enumerate() {
+        let ext = extension_of(&objects.original(&f.sha256));
+        let rel = format!("data/originals/{:04}.{ext}", k + 1);
+        match export::copy_verified(&objects.original(&f.sha256), &staging.join(&rel), &f.sha256) {
+            Ok(()) => {}
+            Err(e @ FolioError::Input { .. }) => failure = Some(e.to_string()),
+            Err(e) => return Err(e),
         }
+        originals.push(json!({"path": rel, "original_name": f.original_name, "sha256": f.sha256, "bytes": f.bytes}));
+        custody.push((rel, f.sha256.clone()));
     }
 
-    /// A page that went through the image stage and OCR (which may have failed).
-    pub fn from_stages(
-        image: &PageImage,
-        report: ImageReport,
-        ocr: Result<OcrPage, String>,
-        width: u32,
-        height: u32,
-        ocr_ms: f64,
-    ) -> Self {
-        let color = serde_json::to_value(image.color)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
-        let (ocr, failure) = match ocr {
-            Ok(o) => (Some(o), None),
-            Err(e) => (None, Some(("recognize".to_string(), e))),
-        };
-        FinishedPage {
-            dpi: image.dpi,
-            color,
-            report: Some(report),
-            ocr,
-            failure,
-            width,
-            height,
-            ocr_ms,
-        }
-    }
-
-    /// Records a later failure (the first one is kept).
-    pub fn mark_failed(&mut self, stage: &str, reason: String) {
-        if self.failure.is_none() {
-            self.failure = Some((stage.into(), reason));
-        }
-    }
-}
-
-/// Collects finished pages and completes each document when its last
-/// page arrives. Runs on the recorder thread only.
-pub struct Finisher<'a> {
-    rt: &'a Handle,
-    store: &'a Store,
-    settings: &'a Settings,
-    class: &'a DocClass,
-    batch: &'a BatchRow,
-    files: &'a [AcceptedFile],
-    plans: &'a [DocPlan],
-    out: &'a Path,
-    pages: Vec<Vec<Option<FinishedPage>>>,
-    remaining: Vec<usize>,
-    /// Every page of the run so far: label, fingerprint, OCR text.
-    hashes: std::collections::VecDeque<(String, PageHash, String)>,
-    summaries: Vec<(DocSummary, PageStats)>,
-}
-
-impl<'a> Finisher<'a> {
-    /// A finisher for one run's planned documents.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        rt: &'a Handle,
-        store: &'a Store,
-        settings: &'a Settings,
-        class: &'a DocClass,
-        batch: &'a BatchRow,
-        files: &'a [AcceptedFile],
-        plans: &'a [DocPlan],
-        out: &'a Path,
-    ) -> Self {
-        Finisher {
-            rt,
-            store,
-            settings,
-            class,
-            batch,
-            files,
-            plans,
-            out,
-            pages: plans.iter().map(|p| vec![None; p.pages.len()]).collect(),
-            remaining: plans.iter().map(|p| p.pages.len()).collect(),
-            hashes: std::collections::VecDeque::new(),
-            summaries: Vec::new(),
-        }
-    }
-
-    /// Takes one finished page; returns the document's summary when this
-    /// was its last page.
-    pub fn add(
-        &mut self,
-        doc: usize,
-        seq: usize,
-        page: FinishedPage,
-    ) -> Result<Option<DocSummary>, FolioError> {
-        let slot = self
-            .pages
-            .get_mut(doc)
-            .and_then(|d| d.get_mut(seq))
-            .ok_or_else(|| {
-                FolioError::Internal(format!("page {seq} of document {doc} was not planned"))
-            })?;
-        if slot.replace(page).is_none() {
-            self.remaining[doc] -= 1;
-        }
-        if self.remaining[doc] > 0 {
-            return Ok(None);
-        }
-        let pages: Vec<FinishedPage> = std::mem::take(&mut self.pages[doc])
-            .into_iter()
-            .flatten()
-            .collect();
-        let (summary, stats) = self.finish(doc, pages)?;
-        self.summaries.push((summary.clone(), stats));
-        Ok(Some(summary))
-    }
-
-    /// Summaries of the documents finished so far.
-    pub fn into_summaries(self) -> Vec<(DocSummary, PageStats)> {
-        self.summaries
-    }
-
-    fn finish(
-        &mut self,
-        doc: usize,
-        pages: Vec<FinishedPage>,
-    ) -> Result<(DocSummary, PageStats), FolioError> {
-        let plan = &self.plans[doc];
-        let staging = export::staging_dir(self.out, &plan.id);
-        let words: Vec<&[Word]> = pages
+    let mut page_index = Vec::new();
+    let mut failed_pages = 0;
+    for page in &work.pages {
+        let seq = page.seq;
+        let r = &page.result;
+        let file_no = work
+            .files
             .iter()
-            .map(|p| p.ocr.as_ref().map(|o| o.words.as_slice()).unwrap_or(&[]))
-            .collect();
-        let fields: Vec<FieldValue> = if self.class.fields.is_empty() {
-            Vec::new()
-        } else {
-            self.class
-                .fields
-                .extract(&words, self.class.confidence_threshold)
-        };
-
-        // Originals, byte for byte, named by position (never by the
-        // scanner's name, which stays in the index).
-        let mut file_order: Vec<usize> = Vec::new();
-        for p in &plan.pages {
-            if !file_order.contains(&p.file) {
-                file_order.push(p.file);
-            }
-        }
-        let mut originals = Vec::new();
-        let mut copy_failure = None;
-        for (k, &fi) in file_order.iter().enumerate() {
-            let f = &self.files[fi];
-            let rel = format!("data/originals/{:04}.{}", k + 1, f.format.extension());
-            match export::copy_original(&f.path, &staging.join(&rel), &f.sha256) {
-                Ok(()) => {}
-                Err(e @ FolioError::Input { .. }) => copy_failure = Some(e.to_string()),
-                Err(e) => return Err(e),
-            }
-            originals.push(
-                json!({"path": rel, "original_name": f.name, "sha256": f.sha256, "bytes": f.bytes}),
-            );
-        }
-
-        let mut stats = PageStats::default();
-        let mut records = Vec::new();
-        let mut page_index = Vec::new();
-        for (seq, (page, pref)) in pages.iter().zip(&plan.pages).enumerate() {
-            let f = &self.files[pref.file];
-            let label = format!("{}/p{:04}", plan.id, seq + 1);
-            let text = page
-                .ocr
-                .as_ref()
-                .map(|o| o.text.clone())
-                .unwrap_or_default();
-            let text_rel = format!("data/text/p{:04}.txt", seq + 1);
-            export::write_file(&staging.join(&text_rel), text.as_bytes())?;
-            let mut rescan_of = None;
-            if let Some(report) = &page.report {
-                let opts = &self.settings.rescan;
-                // Blank backs all look and read alike: they are flagged as
-                // blank, never as re-scans of one another.
-                if !report.blank.blank {
-                    rescan_of = self
-                        .hashes
-                        .iter()
-                        .find(|(_, h, t)| rescan::is_rescan((h, t), (&report.hash, &text), opts))
-                        .map(|(l, _, _)| l.clone());
-                    self.hashes
-                        .push_back((label.clone(), report.hash.clone(), text.clone()));
-                    if self.hashes.len() > opts.window.max(1) {
-                        self.hashes.pop_front();
+            .position(|f| f.sha256 == page.file_sha256)
+            .unwrap_or(0);
+        let text_rel = format!("data/text/p{seq:04}.txt");
+        export::write_file(&staging.join(&text_rel), r.ocr_text.as_bytes())?;
+        let derived_rel = format!("data/derived/p{seq:04}.png");
+        let mut page_failure = r.failure.clone();
+        if page.state == PageState::Done {
+            match &r.derived_path {
+                Some(d) => {
+                    let src = objects.root().join(d);
+                    let dest = staging.join(&derived_rel);
+                    if let Some(parent) = dest.parent() {
+                        std::fs::create_dir_all(parent)
+                            .map_err(|e| FolioError::output(parent, e))?;
+                    }
+                    if let Err(e) = std::fs::copy(&src, &dest) {
+                        page_failure = Some(format!("derive: {}: {e}", src.display()));
                     }
                 }
-                stats.blank += report.blank.blank as usize;
-                stats.qc_failed += (!report.qc.pass) as usize;
-                stats.rescans += rescan_of.is_some() as usize;
+                None => page_failure = Some("derive: no derived image was stored".into()),
             }
-            stats.failed += page.failure.is_some() as usize;
-            let report = page.report.as_ref();
-            let qc_reasons = report
-                .map(|r| serde_json::to_string(&r.qc.reasons).unwrap_or_default())
-                .unwrap_or_else(|| "[]".into());
-            let original_rel = format!(
-                "data/originals/{:04}.{}",
-                file_order.iter().position(|&x| x == pref.file).unwrap_or(0) + 1,
-                f.format.extension()
-            );
-            page_index.push(json!({
-                "seq": seq + 1,
-                "original": original_rel,
-                "original_name": f.name,
-                "sha256": f.sha256,
-                "file_page": pref.file_page + 1,
-                "derived": format!("data/derived/p{:04}.png", seq + 1),
-                "text": text_rel,
-                "dpi": page.dpi,
-                "color": page.color,
-                "image": report,
-                "rescan_of": rescan_of,
-                "ocr_confidence": page.ocr.as_ref().map(|o| o.mean_confidence),
-                "failure": page.failure.as_ref().map(|(s, r)| json!({"stage": s, "reason": r})),
-            }));
-            records.push(PageRecord {
-                seq: seq as i64 + 1,
-                file_sha256: f.sha256.clone(),
-                file_page: pref.file_page as i64 + 1,
-                width: page.width as i64,
-                height: page.height as i64,
-                dpi: page.dpi.map(f64::from),
-                color: page.color.clone(),
-                skew_deg: report.map(|r| r.skew.angle_deg as f64).unwrap_or(0.0),
-                orientation_deg: report.map(|r| r.orientation.degrees as i64).unwrap_or(0),
-                blank: report.is_some_and(|r| r.blank.blank),
-                qc_pass: report.is_some_and(|r| r.qc.pass),
-                qc_reasons,
-                phash: report
-                    .map(|r| serde_json::to_string(&r.hash).unwrap_or_default())
-                    .unwrap_or_default(),
-                rescan_of,
-                ocr_text: text,
-                ocr_confidence: page
-                    .ocr
-                    .as_ref()
-                    .map(|o| o.mean_confidence as f64)
-                    .unwrap_or(0.0),
-                words: page
-                    .ocr
-                    .as_ref()
-                    .map(|o| serde_json::to_string(&o.words).unwrap_or_default())
-                    .unwrap_or_else(|| "[]".into()),
-                outcome: if page.failure.is_some() {
-                    "failed"
-                } else {
-                    "ok"
-                }
-                .into(),
-                failure: page.failure.as_ref().map(|(s, r)| format!("{s}: {r}")),
-                image_ms: report.map(|r| r.ms).unwrap_or(0.0),
-                ocr_ms: page.ocr_ms,
-            });
         }
-
-        let keying = fields
+        failed_pages += page_failure.is_some() as usize;
+        let report: serde_json::Value = serde_json::from_str(&r.report).unwrap_or(json!(null));
+        let rescan_of = rescans
             .iter()
-            .filter(|f| matches!(f.route, Route::Keying { .. }))
-            .count();
-        let state = if stats.failed > 0 || copy_failure.is_some() {
-            DocState::Failed
-        } else if keying > 0 {
-            DocState::AwaitingKeying
-        } else {
-            DocState::Packaged
-        };
-        let field_rows: Vec<FieldRow> = fields.iter().map(field_row).collect();
-        let index = json!({
-            "folio_index_version": 1,
-            "document_id": plan.id,
-            "batch": {"id": self.batch.id, "name": self.batch.name},
-            "class": self.class.name,
-            "state": state,
-            "failure": copy_failure,
-            "originals": originals,
-            "pages": page_index,
-            "fields": fields.iter().map(|f| (f.name.clone(), json!({
-                "value": f.value, "confidence": f.confidence, "page": f.page.map(|p| p + 1), "bbox": f.bbox, "route": f.route,
-            }))).collect::<serde_json::Map<_, _>>(),
-        });
-        let index_text = serde_json::to_string_pretty(&index)
-            .map_err(|e| FolioError::Internal(e.to_string()))?;
-        export::write_file(&staging.join("data/index.json"), index_text.as_bytes())?;
-
-        let dest = match state {
-            DocState::Packaged => {
-                let metadata = vec![
-                    (
-                        "Source-Organization".to_string(),
-                        self.settings.organization.clone(),
-                    ),
-                    (
-                        "Bagging-Date".to_string(),
-                        chrono::Utc::now().format("%Y-%m-%d").to_string(),
-                    ),
-                    ("External-Identifier".to_string(), plan.id.clone()),
-                    (
-                        "Bag-Group-Identifier".to_string(),
-                        format!("{} ({})", self.batch.name, self.batch.id),
-                    ),
-                    ("Bag-Count".to_string(), "1 of 1".to_string()),
-                    (
-                        "Internal-Sender-Description".to_string(),
-                        format!("Folio class {}", self.class.name),
-                    ),
-                    (
-                        "Bag-Software-Agent".to_string(),
-                        format!("folio {}", env!("CARGO_PKG_VERSION")),
-                    ),
-                ];
-                export::seal_bag(&staging, &metadata)?;
-                self.out.join(&plan.id)
-            }
-            DocState::AwaitingKeying => export::awaiting_dir(self.out, &plan.id),
-            DocState::Failed => export::failed_dir(self.out, &plan.id),
-        };
-        export::publish(&staging, &dest)?;
-        let record = DocumentRecord {
-            id: plan.id.clone(),
-            batch_id: self.batch.id.clone(),
-            seq: plan.seq,
-            class: self.class.name.clone(),
-            state,
-            package_path: dest.to_string_lossy().to_string(),
-            pages: records,
-            fields: field_rows,
-        };
-        self.rt.block_on(self.store.save_document(&record))?;
-        let summary = DocSummary {
-            id: plan.id.clone(),
-            seq: plan.seq,
-            state,
-            pages: pages.len(),
-            path: dest,
-            fields_accepted: fields.len() - keying,
-            fields_for_keying: keying,
-        };
-        Ok((summary, stats))
+            .find(|(s, _)| *s == seq)
+            .map(|(_, l)| l.clone());
+        page_index.push(json!({
+            "seq": seq,
+            "original": custody[file_no].0,
+            "original_name": work.files[file_no].original_name,
+            "sha256": page.file_sha256,
+            "file_page": page.file_page,
+            "derived": derived_rel,
+            "text": text_rel,
+            "dpi": r.dpi,
+            "color": r.color,
+            "image": report,
+            "rescan_of": rescan_of,
+            "ocr_confidence": (page.state == PageState::Done).then_some(r.ocr_confidence),
+            "failure": page_failure.as_ref().map(|f| {
+                let (stage, reason) = f.split_once(": ").unwrap_or(("", f));
+                json!({"stage": stage, "reason": reason})
+            }),
+        }));
     }
+
+    let keying = fields
+        .iter()
+        .filter(|f| matches!(f.route, Route::Keying { .. }))
+        .count();
+    let state = if failed_pages > 0 || failure.is_some() {
+        DocState::Failed
+    } else if keying > 0 {
+        DocState::AwaitingKeying
+    } else {
+        DocState::Packaged
+    };
+    let index = json!({
+        "folio_index_version": 1,
+        "document_id": work.id,
+        "batch": {"id": work.batch.id, "name": work.batch.name},
+        "class": class.name,
+        "state": state,
+        "failure": failure,
+        "originals": originals,
+        "pages": page_index,
+        "fields": fields.iter().map(|f| (f.name.clone(), json!({
+            "value": f.value, "confidence": f.confidence, "page": f.page.map(|p| p + 1), "bbox": f.bbox, "route": f.route,
+        }))).collect::<serde_json::Map<_, _>>(),
+    });
+    let index_text =
+        serde_json::to_string_pretty(&index).map_err(|e| FolioError::Internal(e.to_string()))?;
+    export::write_file(&staging.join("data/index.json"), index_text.as_bytes())?;
+
+    let dest = match state {
+        DocState::Packaged => {
+            export::seal_bag(staging, &bag_info(work, class, settings))?;
+            out.join(&work.id)
+        }
+        DocState::AwaitingKeying => export::awaiting_dir(out, &work.id),
+        _ => export::failed_dir(out, &work.id),
+    };
+    match export::publish(staging, &dest, out, &custody)? {
+        Published::Renamed | Published::AlreadyThere => {}
+        Published::ReplacedDamaged(aside) => tracing::warn!(
+            "{}: an earlier, incomplete package was moved to {}",
+            work.id,
+            aside.display()
+        ),
+    }
+    Ok(DocumentOutcome {
+        state,
+        package_path: dest.to_string_lossy().to_string(),
+        fields: fields.iter().map(field_row).collect(),
+        rescans,
+    })
+}
+
+/// The extension a kept original is packaged under, from its first bytes.
+fn extension_of(path: &Path) -> &'static str {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    Format::sniff(&head[..n])
+        .map(Format::extension)
+        .unwrap_or("bin")
+}
+
+fn bag_info(work: &DocumentWork, class: &DocClass, settings: &Settings) -> Vec<(String, String)> {
+    vec![
+        ("Source-Organization".into(), settings.organization.clone()),
+        (
+            "Bagging-Date".into(),
+            chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        ),
+        ("External-Identifier".into(), work.id.clone()),
+        (
+            "Bag-Group-Identifier".into(),
+            format!("{} ({})", work.batch.name, work.batch.id),
+        ),
+        ("Bag-Count".into(), "1 of 1".into()),
+        (
+            "Internal-Sender-Description".into(),
+            format!("Folio class {}", class.name),
+        ),
+        (
+            "Bag-Software-Agent".into(),
+            format!("folio {}", env!("CARGO_PKG_VERSION")),
+        ),
+    ]
+}
+
+/// Pages of this document that repeat an earlier page of the batch:
+/// `(page seq, label of the page repeated)`. A page is flagged against a
+/// page ingested before it, or against a later one whose document is
+/// already final (it can no longer be flagged itself), so each pair is
+/// flagged once. Blank pages are never re-scans of one another.
+fn find_rescans(
+    work: &DocumentWork,
+    candidates: &[RescanCandidate],
+    settings: &Settings,
+) -> Vec<(i64, String)> {
+    let opts = &settings.rescan;
+    let mut earlier: Vec<(i64, String, PageHash, String, bool)> = candidates
+        .iter()
+        .filter_map(|c| {
+            let hash: PageHash = serde_json::from_str(&c.phash).ok()?;
+            Some((
+                c.page_id,
+                c.label.clone(),
+                hash,
+                c.text.clone(),
+                c.document_final,
+            ))
+        })
+        .collect();
+    let mut found = Vec::new();
+    for page in &work.pages {
+        let r = &page.result;
+        if page.state != PageState::Done || r.blank {
+            continue;
+        }
+        let Ok(hash) = serde_json::from_str::<PageHash>(&r.phash) else {
+            continue;
+        };
+        let hit = earlier.iter().find(|(id, _, h, t, fin)| {
+            (*id < page.page_id || *fin) && rescan::is_rescan((h, t), (&hash, &r.ocr_text), opts)
+        });
+        if let Some((_, label, ..)) = hit {
+            found.push((page.seq, label.clone()));
+        }
+        earlier.push((
+            page.page_id,
+            format!("{}/p{:04}", work.id, page.seq),
+            hash,
+            r.ocr_text.clone(),
+            false,
+        ));
+    }
+    found
 }
 
 fn field_row(f: &FieldValue) -> FieldRow {

@@ -21,8 +21,11 @@ pub enum ExitCode {
     Attention = 4,
     /// The database cannot be reached or refused a write.
     Store = 5,
-    /// The output folder cannot be written.
+    /// The output folder cannot be written, or there is not enough space.
     Output = 6,
+    /// Stopped by SIGINT/SIGTERM before the batch was finished; leases
+    /// were given back and any worker continues it.
+    Interrupted = 130,
 }
 
 /// Why a Folio command failed as a whole.
@@ -37,6 +40,12 @@ pub enum FolioError {
     Input { path: PathBuf, reason: String },
     #[error("output {path}: {reason}")]
     Output { path: PathBuf, reason: String },
+    #[error(
+        "not enough free space on {path}: need {need} bytes, have {have}; nothing was taken in (free some space or point objects_dir / --out elsewhere)"
+    )]
+    Space { path: PathBuf, need: u64, have: u64 },
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     #[error("database {url}: {reason}")]
     Store { url: String, reason: String },
     #[error("batch {batch}: cannot go from {from} to {to}")]
@@ -55,7 +64,8 @@ impl FolioError {
         match self {
             FolioError::Config { .. } | FolioError::UnknownClass { .. } => ExitCode::Usage,
             FolioError::Input { .. } => ExitCode::Input,
-            FolioError::Output { .. } => ExitCode::Output,
+            FolioError::Output { .. } | FolioError::Space { .. } => ExitCode::Output,
+            FolioError::Interrupted(_) => ExitCode::Interrupted,
             FolioError::Store { .. } => ExitCode::Store,
             FolioError::IllegalTransition { .. } | FolioError::Internal(_) => ExitCode::Internal,
         }

@@ -1,17 +1,20 @@
-//! Export: turn a finished document's staging folder into a BagIt package.
-//! Everything is written under `<out>/.staging/<doc>` first and renamed into
-//! place last, so a package folder that exists is always complete.
+//! Export: the package layout on disk. A document is assembled under
+//! `<out>/.staging/<doc>.<attempt>` and renamed into place last, so a
+//! package folder that exists is always complete. Publishing is
+//! idempotent: after a crash between publish and commit, the next worker
+//! finds the package, checks its manifest and originals against the store
+//! and accepts it — or moves a damaged one aside and publishes its own.
 
 use crate::error::FolioError;
+use crate::objects::{self, hash_file};
 use folio_stages::bagit;
-use sha2::{Digest, Sha256};
-use std::fs::File;
-use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Where a document is assembled before it is complete.
-pub fn staging_dir(out: &Path, doc_id: &str) -> PathBuf {
-    out.join(".staging").join(doc_id)
+/// Where one attempt at a document is assembled. The attempt tag (from
+/// the lease token) keeps a worker that lost its lease out of the folder
+/// of the one that took over.
+pub fn staging_dir(out: &Path, doc_id: &str, attempt: &str) -> PathBuf {
+    out.join(".staging").join(format!("{doc_id}.{attempt}"))
 }
 
 /// Where a document whose fields wait for keying is kept (a staged
@@ -25,26 +28,28 @@ pub fn failed_dir(out: &Path, doc_id: &str) -> PathBuf {
     out.join(".failed").join(doc_id)
 }
 
-/// Streams a file's SHA-256 (hex) and size without holding it in memory.
-pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
+/// Removes what earlier, abandoned attempts at this document left in
+/// staging (a worker that died mid-package), and the staging folder
+/// itself once empty.
+pub fn clean_staging(out: &Path, doc_id: &str, keep: Option<&Path>) {
+    let staging = out.join(".staging");
+    let Ok(entries) = std::fs::read_dir(&staging) else {
+        return;
+    };
+    let prefix = format!("{doc_id}.");
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let path = e.path();
+        if (name.starts_with(&prefix) || name == doc_id) && Some(path.as_path()) != keep {
+            let _ = std::fs::remove_dir_all(&path);
         }
-        hasher.update(&buf[..n]);
-        total += n as u64;
     }
-    Ok((bagit::hex(&hasher.finalize()), total))
+    let _ = std::fs::remove_dir(&staging);
 }
 
-/// Copies an original into the package and proves the copy is the file
-/// that arrived: its SHA-256 must equal `expected`.
-pub fn copy_original(src: &Path, dest: &Path, expected: &str) -> Result<(), FolioError> {
+/// Copies a file into a package and proves the copy is the content
+/// expected (custody: the SHA-256 recorded at arrival).
+pub fn copy_verified(src: &Path, dest: &Path, expected: &str) -> Result<(), FolioError> {
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| FolioError::output(parent, e))?;
     }
@@ -61,42 +66,25 @@ pub fn copy_original(src: &Path, dest: &Path, expected: &str) -> Result<(), Foli
 
 /// Writes a file inside a staging folder, creating parent folders.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FolioError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| FolioError::output(parent, e))?;
-    }
-    let mut f = File::create(path).map_err(|e| FolioError::output(path, e))?;
-    f.write_all(bytes)
-        .map_err(|e| FolioError::output(path, e))?;
-    f.sync_all().map_err(|e| FolioError::output(path, e))
+    objects::write_atomic(path, bytes)
 }
 
 /// Makes the staging folder a BagIt bag: hashes every payload file under
 /// `data/`, writes the manifests, `bagit.txt` and `bag-info.txt`.
 pub fn seal_bag(staging: &Path, metadata: &[(String, String)]) -> Result<(), FolioError> {
-    let data = staging.join("data");
-    let mut entries = Vec::new();
-    let (mut bytes, mut count) = (0u64, 0u64);
-    for entry in walkdir::WalkDir::new(&data).sort_by_file_name() {
-        let entry = entry.map_err(|e| FolioError::output(&data, e))?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let (sum, size) =
-            hash_file(entry.path()).map_err(|e| FolioError::output(entry.path(), e))?;
-        let rel = entry.path().strip_prefix(staging).unwrap_or(entry.path());
-        let rel = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        entries.push((rel, sum));
-        bytes += size;
-        count += 1;
-    }
+    let entries = payload(staging)?;
+    let bytes: u64 = entries.iter().map(|(_, _, size)| size).sum();
+    let manifest: Vec<(String, String)> = entries
+        .iter()
+        .map(|(rel, sum, _)| (rel.clone(), sum.clone()))
+        .collect();
     let tag_files = [
         ("bagit.txt", bagit::DECLARATION.to_string()),
-        ("bag-info.txt", bagit::bag_info(metadata, bytes, count)),
-        ("manifest-sha256.txt", bagit::manifest(&entries)),
+        (
+            "bag-info.txt",
+            bagit::bag_info(metadata, bytes, entries.len() as u64),
+        ),
+        ("manifest-sha256.txt", bagit::manifest(&manifest)),
     ];
     let mut tag_entries = Vec::new();
     for (name, text) in &tag_files {
@@ -109,16 +97,165 @@ pub fn seal_bag(staging: &Path, metadata: &[(String, String)]) -> Result<(), Fol
     )
 }
 
-/// Moves a finished staging folder to its final place in one rename.
-pub fn publish(staging: &Path, dest: &Path) -> Result<(), FolioError> {
-    if dest.exists() {
-        return Err(FolioError::output(
-            dest,
-            "already exists; a package is never overwritten",
+/// Every payload file under `data/`: (path in the bag, SHA-256, size).
+fn payload(bag: &Path) -> Result<Vec<(String, String, u64)>, FolioError> {
+    let data = bag.join("data");
+    let mut entries = Vec::new();
+    for entry in walkdir::WalkDir::new(&data).sort_by_file_name() {
+        let entry = entry.map_err(|e| FolioError::output(&data, e))?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let (sum, size) =
+            hash_file(entry.path()).map_err(|e| FolioError::output(entry.path(), e))?;
+        let rel = entry.path().strip_prefix(bag).unwrap_or(entry.path());
+        let rel = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        entries.push((rel, sum, size));
+    }
+    Ok(entries)
+}
+
+/// Checks a published bag: every payload file listed in the manifest
+/// with its checksum and nothing else, and each original (path in the
+/// bag, SHA-256 at arrival) as the store recorded it.
+pub fn verify_bag(bag: &Path, originals: &[(String, String)]) -> Result<(), String> {
+    let text = std::fs::read_to_string(bag.join("manifest-sha256.txt"))
+        .map_err(|e| format!("manifest-sha256.txt: {e}"))?;
+    let listed: std::collections::BTreeMap<String, String> = text
+        .lines()
+        .filter_map(|l| l.split_once("  "))
+        .map(|(sum, path)| (path.to_string(), sum.to_string()))
+        .collect();
+    let found = payload(bag).map_err(|e| e.to_string())?;
+    if found.len() != listed.len() {
+        return Err(format!(
+            "{} payload files, the manifest lists {}",
+            found.len(),
+            listed.len()
         ));
     }
+    for (rel, sum, _) in &found {
+        match listed.get(rel) {
+            Some(s) if s == sum => {}
+            Some(_) => return Err(format!("{rel}: checksum differs from the manifest")),
+            None => return Err(format!("{rel}: not in the manifest")),
+        }
+    }
+    for (rel, sha) in originals {
+        if listed.get(rel) != Some(sha) {
+            return Err(format!(
+                "{rel}: not the original recorded at arrival ({sha})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What publishing found at the destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// Our staging folder became the package.
+    Renamed,
+    /// A complete, matching package was already there (an earlier attempt
+    /// published it and died before committing); ours was dropped.
+    AlreadyThere,
+    /// Something damaged was there; it was moved to the path given and
+    /// ours published.
+    ReplacedDamaged(PathBuf),
+}
+
+/// Moves a finished staging folder to `dest` in one rename. When `dest`
+/// exists: a sealed bag that verifies against `originals` is accepted as
+/// is; anything else is moved aside under `<out>/.partial/`.
+pub fn publish(
+    staging: &Path,
+    dest: &Path,
+    out: &Path,
+    originals: &[(String, String)],
+) -> Result<Published, FolioError> {
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| FolioError::output(parent, e))?;
     }
-    std::fs::rename(staging, dest).map_err(|e| FolioError::output(dest, e))
+    let mut outcome = Published::Renamed;
+    if dest.exists() {
+        let sealed = staging.join("bagit.txt").is_file();
+        if sealed && verify_bag(dest, originals).is_ok() {
+            let _ = std::fs::remove_dir_all(staging);
+            return Ok(Published::AlreadyThere);
+        }
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let aside = out.join(".partial").join(format!(
+            "{name}.{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f")
+        ));
+        if let Some(parent) = aside.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| FolioError::output(parent, e))?;
+        }
+        std::fs::rename(dest, &aside).map_err(|e| FolioError::output(dest, e))?;
+        outcome = Published::ReplacedDamaged(aside);
+    }
+    std::fs::rename(staging, dest).map_err(|e| FolioError::output(dest, e))?;
+    if let Some(parent) = dest.parent() {
+        objects::sync_dir(parent);
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bag(dir: &Path, content: &[u8]) -> (PathBuf, Vec<(String, String)>) {
+        write_file(&dir.join("data/originals/0001.tif"), content).unwrap();
+        seal_bag(dir, &[]).unwrap();
+        let sha = bagit::sha256_hex(content);
+        (
+            dir.to_path_buf(),
+            vec![("data/originals/0001.tif".into(), sha)],
+        )
+    }
+
+    #[test]
+    fn publishing_twice_accepts_a_complete_package_and_replaces_a_damaged_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path();
+        let dest = out.join("doc-0001");
+        let (s1, originals) = bag(&staging_dir(out, "doc-0001", "a"), b"page");
+        assert_eq!(
+            publish(&s1, &dest, out, &originals).unwrap(),
+            Published::Renamed
+        );
+        assert!(verify_bag(&dest, &originals).is_ok());
+
+        let (s2, _) = bag(&staging_dir(out, "doc-0001", "b"), b"page");
+        assert_eq!(
+            publish(&s2, &dest, out, &originals).unwrap(),
+            Published::AlreadyThere
+        );
+        assert!(!s2.exists(), "the duplicate attempt is dropped");
+
+        // A damaged package (a payload byte changed) is moved aside.
+        std::fs::write(dest.join("data/originals/0001.tif"), b"pagf").unwrap();
+        assert!(
+            verify_bag(&dest, &originals)
+                .unwrap_err()
+                .contains("checksum")
+        );
+        let (s3, _) = bag(&staging_dir(out, "doc-0001", "c"), b"page");
+        let Published::ReplacedDamaged(aside) = publish(&s3, &dest, out, &originals).unwrap()
+        else {
+            panic!("expected the damaged package to be replaced")
+        };
+        assert!(aside.starts_with(out.join(".partial")));
+        assert!(verify_bag(&dest, &originals).is_ok());
+        clean_staging(out, "doc-0001", None);
+        assert!(!out.join(".staging").exists());
+    }
 }

@@ -1,21 +1,28 @@
-//! Ingest: look at a batch folder, fingerprint every file (SHA-256) and
-//! check that every page decodes, before any OCR. New good files are
-//! recorded as arrived; files the store already knows are skipped; bad
-//! files are copied to quarantine with a reason. The input folder is only
-//! ever read.
+//! Ingest: take a batch folder into Folio. Every file is fingerprinted
+//! (SHA-256) and checked page by page before anything is kept; free space
+//! is checked for the batch and its derived files; good new files are
+//! copied into the object store, bad ones into quarantine with a reason;
+//! then one store transaction records the batch, its files and its queued
+//! documents and pages. The input folder is only ever read: once ingest
+//! has committed, an operator may clear it.
 
 use crate::error::FolioError;
+use crate::objects::{self, Objects};
+use crate::plan::{self, ClassPlanner};
 use crate::settings::Settings;
-use crate::store::{FileRow, FileState, Store};
+use crate::store::{Actor, BatchRow, FileRow, FileState, IngestRequest, QueuedDocument, Store};
 use folio_stages::decode::{self, Format};
 use rayon::prelude::*;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use tokio::runtime::Handle;
 use walkdir::WalkDir;
 
-/// A good file of the batch, ready for the stages.
+/// Derived files cost about half a byte per pixel (grey PNG of a scan);
+/// used to check free space before anything is taken in.
+const DERIVED_BYTES_PER_PIXEL: f64 = 0.5;
+
+/// A good file of the batch, kept in the object store.
 #[derive(Debug, Clone, Serialize)]
 pub struct AcceptedFile {
     pub path: PathBuf,
@@ -37,45 +44,85 @@ pub struct QuarantinedFile {
     pub copy: PathBuf,
 }
 
-/// What ingest found in a batch folder.
-#[derive(Debug, Default, Serialize)]
+/// What ingest found in a batch folder and recorded.
+#[derive(Debug, Serialize)]
 pub struct Intake {
-    /// New (or not yet processed) good files, in name order.
+    pub batch: BatchRow,
+    /// New good files, in name order, kept and queued.
     pub accepted: Vec<AcceptedFile>,
-    /// Files the store already processed or quarantined: `(name, state)`.
+    /// Files the store already had: `(name, state)`.
     pub known: Vec<(String, String)>,
     /// Second copies of a file already in this batch: `(name, first name)`.
     pub duplicates: Vec<(String, String)>,
     pub quarantined: Vec<QuarantinedFile>,
     /// Hidden files (names starting with `.`), never read.
     pub ignored: Vec<String>,
+    /// Documents this ingest queued.
+    pub documents: Vec<QueuedDocument>,
+    pub quarantine: PathBuf,
+    pub out: PathBuf,
+}
+
+impl Intake {
+    /// Pages this ingest queued.
+    pub fn pages(&self) -> usize {
+        self.documents.iter().map(|d| d.pages).sum()
+    }
+}
+
+/// What to take in.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub input: PathBuf,
+    pub out: PathBuf,
+    pub class: Option<String>,
+    pub quarantine: Option<PathBuf>,
 }
 
 /// The files of a batch folder, sorted by path; hidden names are listed
-/// apart so the summary can say they were skipped.
-pub fn list_files(dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>), FolioError> {
+/// apart so the summary can say they were skipped. Links are never
+/// followed: a link in a batch is refused with its reason.
+pub fn list_files(dir: &Path) -> Result<Listing, FolioError> {
     if !dir.is_dir() {
         return Err(FolioError::input(
             dir,
             "not a folder (give the folder that holds the batch's page files)",
         ));
     }
-    let mut files = Vec::new();
-    let mut ignored = Vec::new();
-    for entry in WalkDir::new(dir).follow_links(true).sort_by_file_name() {
+    let mut listing = Listing::default();
+    for entry in WalkDir::new(dir).follow_links(false).sort_by_file_name() {
         let entry = entry.map_err(|e| FolioError::input(dir, e))?;
         let rel = relative_name(dir, entry.path());
         if entry.depth() > 0 && rel.split('/').any(|c| c.starts_with('.')) {
-            if entry.file_type().is_file() {
-                ignored.push(rel);
+            if !entry.file_type().is_dir() {
+                listing.ignored.push(rel);
             }
             continue;
         }
-        if entry.file_type().is_file() {
-            files.push(entry.into_path());
+        let kind = entry.file_type();
+        if kind.is_file() {
+            listing.files.push(entry.into_path());
+        } else if kind.is_symlink() {
+            listing
+                .refused
+                .push((rel, "is a symbolic link; links are never followed".into()));
+        } else if !kind.is_dir() {
+            listing.refused.push((
+                rel,
+                "is not a regular file (FIFO, socket or device); never read".into(),
+            ));
         }
     }
-    Ok((files, ignored))
+    Ok(listing)
+}
+
+/// A batch folder's entries, sorted.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub files: Vec<PathBuf>,
+    pub ignored: Vec<String>,
+    /// Entries refused unread: `(name, reason)`.
+    pub refused: Vec<(String, String)>,
 }
 
 fn relative_name(dir: &Path, path: &Path) -> String {
@@ -88,7 +135,7 @@ fn relative_name(dir: &Path, path: &Path) -> String {
 
 /// Hex SHA-256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    folio_stages::bagit::hex(&Sha256::digest(bytes))
+    folio_stages::bagit::sha256_hex(bytes)
 }
 
 /// The verdict on one file, before the store is asked about it.
@@ -97,6 +144,7 @@ enum Check {
         sha256: String,
         bytes: u64,
         pages: usize,
+        pixels: u64,
         format: Format,
     },
     Bad {
@@ -106,172 +154,313 @@ enum Check {
 }
 
 fn check_file(path: &Path, settings: &Settings) -> Check {
-    let meta = match std::fs::metadata(path) {
+    let bad = |sha256: Option<String>, reason: String| Check::Bad { sha256, reason };
+    let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
-        Err(e) => {
-            return Check::Bad {
-                sha256: None,
-                reason: format!("cannot read: {e}"),
-            };
-        }
+        Err(e) => return bad(None, format!("cannot read: {e}")),
     };
     if meta.len() > settings.decode.max_file_bytes {
-        return Check::Bad {
-            sha256: None,
-            reason: format!(
+        return bad(
+            None,
+            format!(
                 "file size {} exceeds the limit {} (raise [decode].max_file_bytes in folio.toml)",
                 meta.len(),
                 settings.decode.max_file_bytes
             ),
-        };
+        );
     }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) => {
-            return Check::Bad {
-                sha256: None,
-                reason: format!("cannot read: {e}"),
-            };
-        }
+        Err(e) => return bad(None, format!("cannot read: {e}")),
     };
     let sha256 = sha256_hex(&bytes);
     let format = match Format::sniff(&bytes) {
         Ok(f) => f,
-        Err(e) => {
-            return Check::Bad {
-                sha256: Some(sha256),
-                reason: e.to_string(),
-            };
-        }
+        Err(e) => return bad(Some(sha256), e.to_string()),
     };
-    let mut pages = 0;
-    let result = decode::pages(&bytes, &settings.decode)
-        .and_then(|mut it| it.try_for_each(|p| p.map(|_| pages += 1)));
+    let (mut pages, mut pixels) = (0usize, 0u64);
+    let result = decode::pages(&bytes, &settings.decode).and_then(|mut it| {
+        it.try_for_each(|p| {
+            p.map(|page| {
+                pages += 1;
+                let (w, h) = page.gray.dimensions();
+                pixels += w as u64 * h as u64;
+            })
+        })
+    });
     match result {
         Ok(()) if pages > 0 => Check::Good {
             sha256,
             bytes: bytes.len() as u64,
             pages,
+            pixels,
             format,
         },
-        Ok(()) => Check::Bad {
-            sha256: Some(sha256),
-            reason: "the file holds no pages".into(),
-        },
-        Err(e) => Check::Bad {
-            sha256: Some(sha256),
-            reason: e.to_string(),
-        },
+        Ok(()) => bad(Some(sha256), "the file holds no pages".into()),
+        Err(e) => bad(Some(sha256), e.to_string()),
     }
 }
 
-/// Fingerprints and checks every file of `dir` (in parallel on `pool`),
-/// then records each in the store under `batch_id` and sorts it into the
-/// intake lists. Bad files are copied into `quarantine`.
-pub fn ingest(
-    rt: &Handle,
+/// Takes a batch folder in: checks, space, copies, one transaction.
+pub async fn ingest(
     store: &Store,
     settings: &Settings,
     pool: &rayon::ThreadPool,
-    dir: &Path,
-    batch_id: &str,
-    quarantine: &Path,
+    opts: &IngestOptions,
+    actor: &Actor,
 ) -> Result<Intake, FolioError> {
-    let (files, ignored) = list_files(dir)?;
-    let checks: Vec<Check> =
-        pool.install(|| files.par_iter().map(|p| check_file(p, settings)).collect());
-    let mut intake = Intake {
-        ignored,
-        ..Intake::default()
-    };
-    let mut seen: Vec<(String, String)> = Vec::new();
-    for (path, check) in files.iter().zip(checks) {
-        let name = relative_name(dir, path);
+    let class = settings.class(opts.class.as_deref())?;
+    let input = opts
+        .input
+        .canonicalize()
+        .map_err(|e| FolioError::input(&opts.input, e))?;
+    if !input.is_dir() {
+        return Err(FolioError::input(
+            &input,
+            "not a folder (give the folder that holds the batch's page files)",
+        ));
+    }
+    std::fs::create_dir_all(&opts.out).map_err(|e| FolioError::output(&opts.out, e))?;
+    let out = opts
+        .out
+        .canonicalize()
+        .map_err(|e| FolioError::output(&opts.out, e))?;
+    if out.starts_with(&input) {
+        return Err(FolioError::output(
+            &out,
+            "is inside the batch folder; folio never writes into its input",
+        ));
+    }
+    let source = input.to_string_lossy().to_string();
+    let name = plan::ascii_slug(
+        &input
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+    );
+    let quarantine = opts.quarantine.clone().unwrap_or_else(|| {
+        let tag = &sha256_hex(source.as_bytes())[..8];
+        settings
+            .data_dir
+            .join("quarantine")
+            .join(format!("{name}-{tag}"))
+    });
+
+    let listing = list_files(&input)?;
+    let checks: Vec<Check> = pool.install(|| {
+        listing
+            .files
+            .par_iter()
+            .map(|p| check_file(p, settings))
+            .collect()
+    });
+
+    // Sort the verdicts: new good files, duplicates in the batch, files the
+    // store already has, bad files.
+    let mut accepted: Vec<(AcceptedFile, u64)> = Vec::new();
+    let mut duplicates = Vec::new();
+    let mut known = Vec::new();
+    let mut bad: Vec<(PathBuf, String, Option<String>, String)> = Vec::new();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (path, check) in listing.files.iter().zip(checks) {
+        let rel = relative_name(&input, path);
         match check {
             Check::Good {
                 sha256,
                 bytes,
                 pages,
+                pixels,
                 format,
             } => {
-                if let Some((_, first)) = seen.iter().find(|(s, _)| *s == sha256) {
-                    intake.duplicates.push((name, first.clone()));
+                if let Some(first) = seen.get(&sha256) {
+                    duplicates.push((rel, first.clone()));
                     continue;
                 }
-                seen.push((sha256.clone(), name.clone()));
-                match rt.block_on(store.file(&sha256))? {
-                    Some(known) if known.state != FileState::Arrived => {
-                        intake.known.push((name, known.state.as_str().to_string()));
-                        continue;
-                    }
-                    Some(_) => {}
-                    None => {
-                        rt.block_on(store.record_file(&FileRow {
-                            sha256: sha256.clone(),
-                            batch_id: batch_id.into(),
-                            original_name: name.clone(),
-                            bytes: bytes as i64,
-                            pages: pages as i64,
-                            state: FileState::Arrived,
-                            reason: None,
-                        }))?;
-                    }
+                seen.insert(sha256.clone(), rel.clone());
+                if let Some(k) = store.file(&sha256).await? {
+                    known.push((rel, k.state.as_str().to_string()));
+                    continue;
                 }
-                intake.accepted.push(AcceptedFile {
-                    path: path.clone(),
-                    name,
-                    sha256,
-                    bytes,
-                    pages,
-                    format,
-                });
+                accepted.push((
+                    AcceptedFile {
+                        path: path.clone(),
+                        name: rel,
+                        sha256,
+                        bytes,
+                        pages,
+                        format,
+                    },
+                    pixels,
+                ));
             }
             Check::Bad { sha256, reason } => {
                 if let Some(sha) = &sha256
-                    && let Some(known) = rt.block_on(store.file(sha))?
+                    && let Some(k) = store.file(sha).await?
                 {
-                    intake.known.push((name, known.state.as_str().to_string()));
+                    known.push((rel, k.state.as_str().to_string()));
                     continue;
                 }
-                let copy = quarantine_file(path, &name, quarantine, sha256.as_deref(), &reason)?;
-                if let Some(sha) = &sha256 {
-                    rt.block_on(store.record_file(&FileRow {
-                        sha256: sha.clone(),
-                        batch_id: batch_id.into(),
-                        original_name: name.clone(),
-                        bytes: std::fs::metadata(path).map(|m| m.len() as i64).unwrap_or(0),
-                        pages: 0,
-                        state: FileState::Quarantined,
-                        reason: Some(reason.clone()),
-                    }))?;
-                }
-                intake.quarantined.push(QuarantinedFile {
-                    name,
-                    sha256,
-                    reason,
-                    copy,
-                });
+                bad.push((path.clone(), rel, sha256, reason));
             }
         }
     }
-    Ok(intake)
+    for (rel, reason) in &listing.refused {
+        bad.push((input.join(rel), rel.clone(), None, reason.clone()));
+    }
+    bad.sort_by(|a, b| a.1.cmp(&b.1));
+
+    let objects = Objects::new(&settings.objects_dir);
+    check_space(&objects, &out, &accepted)?;
+
+    for (file, _) in &accepted {
+        objects.put(&file.path, &file.sha256)?;
+    }
+    let mut quarantined = Vec::new();
+    for (path, rel, sha256, reason) in bad {
+        let refused = listing.refused.iter().any(|(r, _)| *r == rel);
+        let copy = quarantine_file(
+            &path,
+            &rel,
+            &quarantine,
+            sha256.as_deref(),
+            &reason,
+            !refused,
+        )?;
+        quarantined.push(QuarantinedFile {
+            name: rel,
+            sha256,
+            reason,
+            copy,
+        });
+    }
+
+    let request = IngestRequest {
+        source,
+        name,
+        class: class.name.clone(),
+        out_dir: out.to_string_lossy().to_string(),
+        quarantine_dir: quarantine.to_string_lossy().to_string(),
+        files: accepted
+            .iter()
+            .map(|(f, _)| file_row(f, FileState::Arrived, None))
+            .collect(),
+        quarantined: quarantined
+            .iter()
+            .filter_map(|q| {
+                let sha = q.sha256.clone()?;
+                let bytes = std::fs::symlink_metadata(input.join(&q.name))
+                    .map(|m| m.len() as i64)
+                    .unwrap_or(0);
+                Some(FileRow {
+                    sha256: sha,
+                    batch_id: String::new(),
+                    original_name: q.name.clone(),
+                    bytes,
+                    pages: 0,
+                    state: FileState::Quarantined,
+                    reason: Some(q.reason.clone()),
+                })
+            })
+            .collect(),
+    };
+    let outcome = store
+        .ingest(&request, &ClassPlanner { class }, actor)
+        .await?;
+    // A file another ingest recorded first (two runs of one folder at
+    // once) is known, not accepted.
+    let mut accepted: Vec<AcceptedFile> = accepted.into_iter().map(|(f, _)| f).collect();
+    let raced: Vec<(String, String)> = accepted
+        .iter()
+        .filter(|f| !outcome.new_files.contains(&f.sha256))
+        .map(|f| (f.name.clone(), "arrived".to_string()))
+        .collect();
+    accepted.retain(|f| outcome.new_files.contains(&f.sha256));
+    known.extend(raced);
+    Ok(Intake {
+        batch: outcome.batch,
+        accepted,
+        known,
+        duplicates,
+        quarantined,
+        ignored: listing.ignored,
+        documents: outcome.documents,
+        quarantine,
+        out,
+    })
+}
+
+fn file_row(f: &AcceptedFile, state: FileState, reason: Option<String>) -> FileRow {
+    FileRow {
+        sha256: f.sha256.clone(),
+        batch_id: String::new(),
+        original_name: f.name.clone(),
+        bytes: f.bytes as i64,
+        pages: f.pages as i64,
+        state,
+        reason,
+    }
+}
+
+/// Refuses the batch, before anything is copied or recorded, when the
+/// object store or the output folder cannot hold it: the originals once
+/// in each, plus the derived pages' estimate.
+fn check_space(
+    objects: &Objects,
+    out: &Path,
+    accepted: &[(AcceptedFile, u64)],
+) -> Result<(), FolioError> {
+    let originals: u64 = accepted.iter().map(|(f, _)| f.bytes).sum();
+    let derived: u64 = accepted
+        .iter()
+        .map(|(_, px)| (*px as f64 * DERIVED_BYTES_PER_PIXEL) as u64)
+        .sum();
+    let need_each = originals + derived;
+    if need_each == 0 {
+        return Ok(());
+    }
+    let mut needs: BTreeMap<u64, (PathBuf, u64)> = BTreeMap::new();
+    for place in [objects.root(), out] {
+        let entry = needs
+            .entry(objects::device(place))
+            .or_insert((place.to_path_buf(), 0));
+        entry.1 += need_each;
+    }
+    for (place, need) in needs.values() {
+        let have = objects::free_bytes(place).map_err(|e| FolioError::output(place, e))?;
+        if have < *need {
+            return Err(FolioError::Space {
+                path: place.clone(),
+                need: *need,
+                have,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Copies (never moves) a bad file into the quarantine folder, keeping its
-/// relative name, and writes `NAME.reason.txt` beside it.
+/// relative name, and writes `NAME.reason.txt` beside it. `read` is false
+/// for links and special files: their targets are never read or copied.
 fn quarantine_file(
     path: &Path,
     name: &str,
     quarantine: &Path,
     sha256: Option<&str>,
     reason: &str,
+    read: bool,
 ) -> Result<PathBuf, FolioError> {
     let copy = quarantine.join(name);
     if let Some(parent) = copy.parent() {
         std::fs::create_dir_all(parent).map_err(|e| FolioError::output(parent, e))?;
     }
     // A file that cannot even be read still gets its reason written.
-    let copied = std::fs::copy(path, &copy).map(|_| ());
+    let copied = if read {
+        std::fs::copy(path, &copy).map(|_| ())
+    } else {
+        Err(std::io::Error::other(
+            "not copied: its target is never read",
+        ))
+    };
     let mut note = format!(
         "file: {name}\nsha256: {}\nreason: {reason}\nquarantined_at: {}\n",
         sha256.unwrap_or("(unreadable)"),
@@ -279,7 +468,7 @@ fn quarantine_file(
     );
     if let Err(e) = &copied {
         note.push_str(&format!(
-            "copy: failed ({e}); the original is still at {}\n",
+            "copy: {e}; the original is still at {}\n",
             path.display()
         ));
     }
@@ -287,6 +476,6 @@ fn quarantine_file(
         "what to do: rescan the page(s) or fix the file, then drop it into a new batch\n",
     );
     let reason_path = PathBuf::from(format!("{}.reason.txt", copy.display()));
-    std::fs::write(&reason_path, note).map_err(|e| FolioError::output(&reason_path, e))?;
+    objects::write_atomic(&reason_path, note.as_bytes())?;
     Ok(copy)
 }

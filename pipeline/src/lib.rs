@@ -1,6 +1,10 @@
-//! Folio's pipeline: batches, the store, the runner that drives pages
-//! through `folio_stages`, packages, and the command line. The `folio`
-//! binary is a thin shell over `cli::execute`.
+//! Folio's pipeline: the store (the source of truth for all work), ingest
+//! into the object store, workers that claim pages by lease and run
+//! `folio_stages` on them, documents finished exactly once into packages,
+//! and the command line. The flow, one direction:
+//! `cli` → `run` / `ingest` / `work` → `process` (a page's stages) and
+//! `document` (a document's package) → `export` (layout on disk) and
+//! `store`. The `folio` binary is a thin shell over `cli::execute`.
 
 pub mod batch;
 pub mod cli;
@@ -9,9 +13,14 @@ pub mod error;
 pub mod export;
 pub mod ingest;
 pub mod inspect;
+pub mod objects;
 pub mod omp;
+pub mod plan;
+pub mod process;
 pub mod progress;
 pub mod qc;
-pub mod runner;
+pub mod run;
 pub mod settings;
+pub mod status;
 pub mod store;
+pub mod work;

@@ -5,7 +5,8 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::fmt::Write;
 
-/// The run's progress bar; only the recorder thread touches it.
+/// The run's progress bar; only `folio run`'s progress task moves it.
+#[derive(Clone)]
 pub struct Progress {
     bar: ProgressBar,
 }
@@ -31,9 +32,9 @@ impl Progress {
         Self { bar }
     }
 
-    /// One more page finished.
-    pub fn page_done(&self) {
-        self.bar.inc(1);
+    /// Pages finished so far (read from the store: every worker's work).
+    pub fn set(&self, done: u64) {
+        self.bar.set_position(done);
     }
 
     /// A line above the bar (a document finished).

@@ -6,7 +6,6 @@ use crate::error::{ExitCode, FolioError};
 use crate::store::{BatchRow, PageReportRow, Store};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use tokio::runtime::Handle;
 
 /// DA/T 31-2017: a batch is accepted when at least 95 % of images pass.
 pub const ACCEPT_PASS_RATE: f64 = 0.95;
@@ -24,22 +23,6 @@ pub struct QcReport {
     /// Count of pages per failing reason code.
     pub reasons: BTreeMap<String, usize>,
     pub page_rows: Vec<PageReportRow>,
-}
-
-/// Finds a batch by id, name or source folder.
-pub async fn find_batch(store: &Store, key: &str) -> Result<Option<BatchRow>, FolioError> {
-    if let Some(b) = store.batch(key).await? {
-        return Ok(Some(b));
-    }
-    let canonical = std::path::Path::new(key)
-        .canonicalize()
-        .ok()
-        .map(|p| p.to_string_lossy().to_string());
-    Ok(store
-        .batches()
-        .await?
-        .into_iter()
-        .find(|b| b.name == key || Some(&b.source) == canonical.as_ref() || b.source == key))
 }
 
 /// Builds the report.
@@ -81,14 +64,14 @@ pub async fn report(store: &Store, batch: BatchRow) -> Result<QcReport, FolioErr
 }
 
 /// Prints the report; exit code 4 when the batch fails acceptance.
-pub fn run(rt: &Handle, store: &Store, key: &str, json: bool) -> Result<ExitCode, FolioError> {
-    let batch = rt.block_on(find_batch(store, key))?.ok_or_else(|| {
+pub async fn run(store: &Store, key: &str, json: bool) -> Result<ExitCode, FolioError> {
+    let batch = store.find_batch(key).await?.ok_or_else(|| {
         FolioError::input(
             key,
             "no such batch in the store (give its id, name or folder)",
         )
     })?;
-    let rep = rt.block_on(report(store, batch))?;
+    let rep = report(store, batch).await?;
     if json {
         println!(
             "{}",

@@ -21,6 +21,10 @@ pub struct RawConfig {
     pub data_dir: Option<PathBuf>,
     /// `sqlite://PATH?mode=rwc` or `postgres://…`; FOLIO_DATABASE_URL wins.
     pub database_url: Option<String>,
+    /// Folio's object store (originals and derived pages); a shared mount
+    /// when several hosts work. Default `<data_dir>/objects`;
+    /// FOLIO_OBJECTS_DIR wins.
+    pub objects_dir: Option<PathBuf>,
     /// Folder of class files; relative to the file.
     pub classes_dir: Option<PathBuf>,
     /// Class used when `--class` is not given.
@@ -33,6 +37,35 @@ pub struct RawConfig {
     pub decode: DecodeLimits,
     pub image: ImageOptions,
     pub rescan: RescanOptions,
+    pub work: WorkOptions,
+}
+
+/// `[work]`: how workers hold and give back pages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkOptions {
+    /// Seconds a claim lasts unless renewed (renewed every third of it);
+    /// a dead worker's pages go to another worker after this long.
+    pub lease_seconds: f64,
+    /// How often an idle worker looks for new work, milliseconds.
+    pub poll_ms: u64,
+    /// Claims of one page before it is failed (a page that kills its
+    /// worker every time must not stop the batch).
+    pub max_attempts: i64,
+    /// Seconds a stopping worker waits for pages in flight before it
+    /// gives their leases back.
+    pub shutdown_grace_seconds: f64,
+}
+
+impl Default for WorkOptions {
+    fn default() -> Self {
+        WorkOptions {
+            lease_seconds: 60.0,
+            poll_ms: 250,
+            max_attempts: 3,
+            shutdown_grace_seconds: 6.0,
+        }
+    }
 }
 
 /// How a batch's pages are cut into documents.
@@ -92,6 +125,7 @@ pub struct DocClass {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
+    pub objects_dir: PathBuf,
     pub database_url: String,
     pub workers: usize,
     pub organization: String,
@@ -99,6 +133,7 @@ pub struct Settings {
     pub decode: DecodeLimits,
     pub image: ImageOptions,
     pub rescan: RescanOptions,
+    pub work: WorkOptions,
     pub classes: BTreeMap<String, DocClass>,
     pub default_class: String,
     /// The file the settings came from, for messages.
@@ -148,6 +183,26 @@ impl Settings {
                 .map(|d| base.join(d))
                 .unwrap_or_else(default_data_dir),
         };
+        let objects_dir = match std::env::var_os("FOLIO_OBJECTS_DIR") {
+            Some(d) if !d.is_empty() => PathBuf::from(d),
+            _ => raw
+                .objects_dir
+                .map(|d| base.join(d))
+                .unwrap_or_else(|| data_dir.join("objects")),
+        };
+        let work = raw.work;
+        if !(work.lease_seconds.is_finite() && work.lease_seconds >= 1.0) {
+            return Err(cfg_err(format!(
+                "[work] lease_seconds must be at least 1, got {}",
+                work.lease_seconds
+            )));
+        }
+        if work.max_attempts < 1 {
+            return Err(cfg_err(format!(
+                "[work] max_attempts must be at least 1, got {}",
+                work.max_attempts
+            )));
+        }
         let database_url = match std::env::var("FOLIO_DATABASE_URL") {
             Ok(url) if !url.trim().is_empty() => url,
             _ => raw
@@ -177,6 +232,16 @@ impl Settings {
             files.sort();
             for file in files {
                 let class = load_class(&file, &raw.ocr.languages)?;
+                if classes.contains_key(&class.name) {
+                    return Err(FolioError::Config {
+                        file,
+                        reason: format!(
+                            "class '{}' is already defined by another file in {}",
+                            class.name,
+                            dir.display()
+                        ),
+                    });
+                }
                 classes.insert(class.name.clone(), class);
             }
         }
@@ -209,6 +274,8 @@ impl Settings {
         };
         Ok(Settings {
             data_dir,
+            objects_dir,
+            work,
             database_url,
             workers,
             organization: raw.organization.unwrap_or_else(|| "Folio".into()),
@@ -283,6 +350,18 @@ fn validate_class(
         }
         (_, _) => 0,
     };
+    let mut seen = std::collections::BTreeSet::new();
+    for f in &raw.fields {
+        if f.name.trim().is_empty() {
+            return Err(err("a field has an empty name".into()));
+        }
+        if !seen.insert(f.name.as_str()) {
+            return Err(err(format!(
+                "field '{}' is declared twice (field names must be unique in a class)",
+                f.name
+            )));
+        }
+    }
     let fields = FieldSet::new(&raw.fields).map_err(|e| err(e.to_string()))?;
     Ok(DocClass {
         name: raw.name,

@@ -1,196 +1,293 @@
-//! One story through the store, told on SQLite and on PostgreSQL: the
-//! same code must behave the same on both. PostgreSQL tests create their
-//! own database and drop it after (admin URL: FOLIO_TEST_PG_ADMIN_URL,
-//! default postgres://postgres@127.0.0.1:5432/postgres).
+//! One story through the store's work queue, told on SQLite and on
+//! PostgreSQL: the same code must behave the same on both. Leases expire,
+//! are taken over, late results are refused, each document is finished
+//! once, and every change is an event with its actor.
 
 mod util;
 
 use folio::batch::BatchState;
-use folio::error::FolioError;
-use folio::store::{DocState, DocumentRecord, FieldRow, FileRow, FileState, PageRecord, Store};
-use sqlx::Connection;
+use folio::store::*;
+use std::time::Duration;
+use util::pg::PgDb;
 use util::*;
 
-fn pg_admin_url() -> String {
-    std::env::var("FOLIO_TEST_PG_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
+/// One document per file, as the `file` split rule does.
+struct PerFile;
 
-/// A throw-away PostgreSQL database, dropped when the guard goes.
-struct PgDb {
-    name: String,
-    url: String,
-}
-
-impl PgDb {
-    fn create() -> PgDb {
-        let name = format!(
-            "folio_test_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        );
-        let admin = pg_admin_url();
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async {
-            let mut conn = sqlx::PgConnection::connect(&admin)
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test: {e}"));
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        });
-        let base = admin.rsplit_once('/').unwrap().0;
-        PgDb {
-            url: format!("{base}/{name}"),
-            name,
-        }
+impl Planner for PerFile {
+    fn groups(&self, files: &[FileRow]) -> Vec<Vec<PageRef>> {
+        files
+            .iter()
+            .enumerate()
+            .map(|(file, f)| {
+                (0..f.pages as usize)
+                    .map(|file_page| PageRef { file, file_page })
+                    .collect()
+            })
+            .collect()
+    }
+    fn document_id(&self, batch: &BatchRow, seq: i64) -> String {
+        format!("{}-{}-{seq:04}", batch.name, &batch.id[batch.id.len() - 6..])
     }
 }
 
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let name = self.name.clone();
-        rt.block_on(async move {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await;
-            }
-        });
+fn file(sha: char, name: &str, pages: i64) -> FileRow {
+    FileRow {
+        sha256: sha.to_string().repeat(64),
+        batch_id: String::new(),
+        original_name: name.into(),
+        bytes: 1000,
+        pages,
+        state: FileState::Arrived,
+        reason: None,
     }
 }
 
-fn page(seq: i64, sha: &str) -> PageRecord {
-    PageRecord {
-        seq,
-        file_sha256: sha.into(),
-        file_page: seq,
+fn request(source: &str, files: Vec<FileRow>) -> IngestRequest {
+    IngestRequest {
+        source: source.into(),
+        name: "box17".into(),
+        class: "general".into(),
+        out_dir: "/out".into(),
+        quarantine_dir: "/q".into(),
+        files,
+        quarantined: vec![FileRow {
+            state: FileState::Quarantined,
+            reason: Some("not a supported image format".into()),
+            ..file('c', "notes.txt", 0)
+        }],
+    }
+}
+
+fn result(text: &str) -> PageResult {
+    PageResult {
         width: 100,
         height: 200,
         dpi: Some(300.0),
         color: "bilevel".into(),
-        skew_deg: -1.5,
-        orientation_deg: 90,
-        blank: seq == 2,
-        qc_pass: seq != 2,
-        qc_reasons: if seq == 2 {
-            r#"[{"code":"too_light","mean":250.0}]"#.into()
-        } else {
-            "[]".into()
-        },
-        phash: "123".into(),
-        rescan_of: None,
-        ocr_text: "档案号 DA-98-0035".into(),
-        ocr_confidence: 91.5,
+        qc_pass: true,
+        qc_reasons: "[]".into(),
+        phash: "[1,2]".into(),
+        report: r#"{"ms":1.0}"#.into(),
+        ocr_text: text.into(),
+        ocr_confidence: 90.0,
         words: "[]".into(),
-        outcome: "ok".into(),
-        failure: None,
-        image_ms: 12.0,
-        ocr_ms: 2000.0,
+        derived_path: Some("derived/x.png".into()),
+        ..PageResult::default()
+    }
+}
+
+fn outcome() -> DocumentOutcome {
+    DocumentOutcome {
+        state: DocState::Packaged,
+        package_path: "/out/doc".into(),
+        fields: vec![FieldRow {
+            name: "archive_no".into(),
+            value: Some("DA-98-0035".into()),
+            confidence: 0.97,
+            page: Some(1),
+            bbox: Some("[1,2,3,4]".into()),
+            status: "accepted".into(),
+            reason: None,
+        }],
+        rescans: vec![],
     }
 }
 
 async fn story(url: &str) {
     let store = Store::open(url).await.unwrap();
-    // Opening again runs no migration twice.
     let again = Store::open(url).await.unwrap();
     again.close().await;
+    let alice = Actor("user:alice".into());
+    let (a, b, c) = (
+        Actor("worker:host-a/1/t".into()),
+        Actor("worker:host-b/2/t".into()),
+        Actor("worker:host-c/3/t".into()),
+    );
 
-    let batch = store
-        .create_batch("b1", "box-17", "/scans/box-17", "general")
+    let files = vec![file('a', "页 1.tif", 2), file('b', "2.tif", 1)];
+    let got = store
+        .ingest(&request("/scans/box17", files.clone()), &PerFile, &alice)
         .await
         .unwrap();
-    assert_eq!(batch.state, BatchState::Received);
+    assert!(got.created);
+    assert_eq!(got.batch.state, BatchState::Processing);
+    assert_eq!(got.new_files.len(), 2);
     assert_eq!(
+        got.documents
+            .iter()
+            .map(|d| (d.seq, d.pages))
+            .collect::<Vec<_>>(),
+        [(1, 2), (2, 1)]
+    );
+    let batch = got.batch.id.clone();
+    // The same folder again: same batch, nothing new, numbers not reused.
+    let again = store
+        .ingest(&request("/scans/box17", files), &PerFile, &alice)
+        .await
+        .unwrap();
+    assert_eq!(again.batch.id, batch);
+    assert!(again.documents.is_empty() && again.new_files.is_empty());
+    assert_eq!(again.known.len(), 3);
+    let (pages, docs) = store.batch_counts(&batch).await.unwrap();
+    assert_eq!((pages.queued, docs.queued), (3, 2));
+
+    // Worker A claims everything with a one-second lease.
+    let claims = store.claim_pages(&a, 10, 1.0, None).await.unwrap();
+    assert_eq!(claims.len(), 3);
+    assert!(
         store
-            .batch_by_source("/scans/box-17")
+            .claim_pages(&b, 10, 1.0, None)
             .await
             .unwrap()
-            .unwrap()
-            .id,
-        "b1"
+            .is_empty()
     );
-
-    // Illegal moves are refused and change nothing.
-    let err = store
-        .transition("b1", BatchState::Packaged, "skip ahead")
-        .await
-        .unwrap_err();
-    assert!(matches!(err, FolioError::IllegalTransition { .. }), "{err}");
-    store
-        .transition("b1", BatchState::Processing, "2 files")
-        .await
-        .unwrap();
-
-    let file = FileRow {
-        sha256: "aa".repeat(32),
-        batch_id: "b1".into(),
-        original_name: "页 1.tif".into(),
-        bytes: 1234,
-        pages: 2,
-        state: FileState::Arrived,
-        reason: None,
-    };
-    store.record_file(&file).await.unwrap();
-    // Recording the same fingerprint again changes nothing.
-    store
-        .record_file(&FileRow {
-            original_name: "other.tif".into(),
-            ..file.clone()
-        })
-        .await
-        .unwrap();
-    assert_eq!(store.file(&file.sha256).await.unwrap().unwrap(), file);
-    assert_eq!(store.next_document_seq("b1").await.unwrap(), 1);
-
-    let doc = DocumentRecord {
-        id: "box-17-0001".into(),
-        batch_id: "b1".into(),
-        seq: 1,
-        class: "general".into(),
-        state: DocState::AwaitingKeying,
-        package_path: "/out/.awaiting-keying/box-17-0001".into(),
-        pages: vec![page(1, &file.sha256), page(2, &file.sha256)],
-        fields: vec![FieldRow {
-            name: "archive_no".into(),
-            value: Some("DA-98-0035".into()),
-            confidence: 0.42,
-            page: Some(1),
-            bbox: Some("[1,2,3,4]".into()),
-            status: "awaiting_keying".into(),
-            reason: Some("confidence 0.42 below 0.80".into()),
-        }],
-    };
-    store.save_document(&doc).await.unwrap();
     assert_eq!(
-        store.file(&file.sha256).await.unwrap().unwrap().state,
-        FileState::Processed
+        store
+            .complete_page(&claims[0], &result("one"), &a, 1.0)
+            .await
+            .unwrap(),
+        PageCommit::Recorded
     );
-    assert_eq!(store.next_document_seq("b1").await.unwrap(), 2);
-    // A document is saved whole or not at all: a clash rolls back.
-    assert!(store.save_document(&doc).await.is_err());
-    assert_eq!(store.documents("b1").await.unwrap().len(), 1);
-    assert_eq!(store.fields("box-17-0001").await.unwrap(), doc.fields);
+    let status = store.status(Some(&batch)).await.unwrap();
+    assert_eq!(status[0].pages.leased, 2);
+    assert_eq!(status[0].leases[0].host, "host-a");
 
-    let reports = store.page_reports("b1").await.unwrap();
-    assert_eq!(reports.len(), 2);
-    assert!(reports[1].blank && !reports[1].qc_pass);
-    assert_eq!(reports[0].original_name, "页 1.tif");
+    // A stops renewing; after the lease runs out B takes the rest.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let taken = store.claim_pages(&b, 10, 5.0, Some(&batch)).await.unwrap();
+    assert_eq!(
+        taken.iter().map(|t| t.page_id).collect::<Vec<_>>(),
+        [claims[1].page_id, claims[2].page_id]
+    );
+    assert_eq!(taken[0].attempts, 2);
+    // A's late result is refused and changes nothing.
+    assert_eq!(
+        store
+            .complete_page(&claims[1], &result("late"), &a, 1.0)
+            .await
+            .unwrap(),
+        PageCommit::Stale
+    );
+    let doc1 = match store
+        .complete_page(&taken[0], &result("two"), &b, 5.0)
+        .await
+        .unwrap()
+    {
+        PageCommit::DocumentReady(d) => d,
+        other => panic!("the last page hands over the document, got {other:?}"),
+    };
+    let work = store.document_work(&doc1.document_id).await.unwrap();
+    assert_eq!(work.pages.len(), 2);
+    assert_eq!(
+        work.pages[1].result.ocr_text, "two",
+        "B's result, not A's late one"
+    );
+    assert_eq!(work.files[0].original_name, "页 1.tif");
+    assert!(store.finish_document(&doc1, &outcome(), &b).await.unwrap());
+    assert!(
+        !store.finish_document(&doc1, &outcome(), &b).await.unwrap(),
+        "a document is finished once"
+    );
+    // jsonb keeps the box as JSON, not as the text written.
+    let bbox = |f: &[FieldRow]| -> serde_json::Value {
+        serde_json::from_str(f[0].bbox.as_deref().unwrap()).unwrap()
+    };
+    let stored = store.fields(&doc1.document_id).await.unwrap();
+    assert_eq!(bbox(&stored), bbox(&outcome().fields));
+    assert_eq!(
+        FieldRow {
+            bbox: None,
+            ..stored[0].clone()
+        },
+        FieldRow {
+            bbox: None,
+            ..outcome().fields[0].clone()
+        }
+    );
 
-    store
-        .transition("b1", BatchState::AwaitingKeying, "1 document waits")
+    // B commits the last page, then dies before finishing: C takes the
+    // document over once the lease runs out; B's late commit is refused.
+    let doc2 = match store
+        .complete_page(&taken[1], &result("three"), &b, 1.0)
+        .await
+        .unwrap()
+    {
+        PageCommit::DocumentReady(d) => d,
+        other => panic!("{other:?}"),
+    };
+    assert!(store.claim_document(&c, 5.0, None).await.unwrap().is_none());
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let doc2c = store.claim_document(&c, 5.0, None).await.unwrap().unwrap();
+    assert_eq!(doc2c.document_id, doc2.document_id);
+    assert!(!store.finish_document(&doc2, &outcome(), &b).await.unwrap());
+    assert!(store.finish_document(&doc2c, &outcome(), &c).await.unwrap());
+    assert!(store.idle(None).await.unwrap());
+    assert_eq!(
+        store.batch(&batch).await.unwrap().unwrap().state,
+        BatchState::Packaged
+    );
+
+    // Every page was completed exactly once; every move has its actor.
+    for (page, n) in store.completions_per_page(&batch).await.unwrap() {
+        assert_eq!(n, 1, "page {page} completed {n} times");
+    }
+    let moves: Vec<(String, String)> = store
+        .events("batch", &batch)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.to, e.actor))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            ("received".to_string(), alice.to_string()),
+            ("processing".to_string(), alice.to_string()),
+            ("packaged".to_string(), c.to_string()),
+        ]
+    );
+    let page2: Vec<(String, String)> = store
+        .events("page", &claims[1].page_id.to_string())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.to, e.actor))
+        .collect();
+    assert_eq!(
+        page2,
+        [
+            ("queued".to_string(), alice.to_string()),
+            ("leased".to_string(), a.to_string()),
+            ("leased".to_string(), b.to_string()),
+            ("done".to_string(), b.to_string()),
+        ]
+    );
+    let quarantined = store.file(&"c".repeat(64)).await.unwrap().unwrap();
+    assert_eq!(quarantined.state, FileState::Quarantined);
+
+    // A stopping worker gives its leases back at once.
+    let more = store
+        .ingest(
+            &request("/scans/box18", vec![file('d', "x.tif", 2)]),
+            &PerFile,
+            &alice,
+        )
         .await
         .unwrap();
-    let events = store.events("b1").await.unwrap();
-    let moves: Vec<&str> = events.iter().map(|e| e.to.as_str()).collect();
-    assert_eq!(moves, ["received", "processing", "awaiting_keying"]);
+    let held = store.claim_pages(&a, 1, 60.0, None).await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(store.release(&a, "stopped").await.unwrap(), 1);
+    let (pages, _) = store.batch_counts(&more.batch.id).await.unwrap();
+    assert_eq!((pages.queued, pages.leased), (2, 0));
+    assert_eq!(
+        store
+            .complete_page(&held[0], &result("x"), &a, 1.0)
+            .await
+            .unwrap(),
+        PageCommit::Stale,
+        "a released lease cannot be used"
+    );
     store.close().await;
 }
 
@@ -251,4 +348,46 @@ fn folio_run_uses_postgres_when_the_environment_says_so() {
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].sha256, sha256(&batch.join("p.tif")));
     assert_eq!(packages(&out).len(), 1);
+}
+
+#[test]
+fn a_worker_refuses_a_postgres_schema_of_another_version() {
+    let db = PgDb::create();
+    let env = Env::new();
+    let migrate = env
+        .folio(&["migrate"])
+        .env("FOLIO_DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(migrate.status.success());
+    // Another workstation ran a newer folio's migration.
+    db.exec(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (29991231000000, 'from the future', true, '\\x00', 0)",
+    );
+    let worker = env
+        .folio(&["worker", "--until-idle"])
+        .env("FOLIO_DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&worker.stderr);
+    assert_eq!(worker.status.code(), Some(5), "{err}");
+    assert!(err.contains("newer than this folio"), "{err}");
+
+    // An older schema: the worker asks for `folio migrate`, changes nothing.
+    db.exec("DELETE FROM _sqlx_migrations WHERE version >= 20261128000000");
+    let worker = env
+        .folio(&["worker", "--until-idle"])
+        .env("FOLIO_DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&worker.stderr);
+    assert_eq!(worker.status.code(), Some(5), "{err}");
+    assert!(err.contains("run `folio migrate`"), "{err}");
+    let status = env
+        .folio(&["status", "--json"])
+        .env("FOLIO_DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(5), "every command refuses it");
 }

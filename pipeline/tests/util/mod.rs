@@ -2,6 +2,8 @@
 //! a temporary data folder, reach the shared data, hash files.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

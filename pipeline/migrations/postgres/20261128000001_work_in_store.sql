@@ -1,0 +1,129 @@
+-- Work lives in the store: a batch's documents and pages are queued at
+-- ingest and claimed by lease (owner, token, expiry on the server's
+-- clock); every state change is an event with an actor. Keep in step
+-- with ../sqlite/ (same names). Native types: timestamptz, jsonb,
+-- boolean; CHECK constraints on every state column.
+
+CREATE TABLE events (
+    id         BIGSERIAL PRIMARY KEY,
+    at         TIMESTAMPTZ NOT NULL DEFAULT now(),
+    actor      TEXT NOT NULL,
+    entity     TEXT NOT NULL CHECK (entity IN ('batch', 'document', 'page', 'field', 'file')),
+    entity_id  TEXT NOT NULL,
+    from_state TEXT,
+    to_state   TEXT NOT NULL,
+    reason     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX events_entity ON events (entity, entity_id);
+CREATE INDEX events_actor ON events (actor);
+INSERT INTO events (at, actor, entity, entity_id, from_state, to_state, reason)
+    SELECT at::timestamptz, 'folio (before actors were recorded)', 'batch', batch_id, from_state, to_state, reason
+    FROM batch_events ORDER BY id;
+DROP TABLE batch_events;
+
+ALTER TABLE batches ADD COLUMN out_dir TEXT NOT NULL DEFAULT '';
+ALTER TABLE batches ADD COLUMN quarantine_dir TEXT NOT NULL DEFAULT '';
+ALTER TABLE batches ADD COLUMN next_doc_seq BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE batches ADD COLUMN docs_left BIGINT NOT NULL DEFAULT 0 CHECK (docs_left >= 0);
+UPDATE batches SET next_doc_seq = 1 + COALESCE((SELECT MAX(seq) FROM documents d WHERE d.batch_id = batches.id), 0);
+UPDATE batches SET state = 'processing' WHERE state = 'received';
+ALTER TABLE batches ADD CONSTRAINT batches_state_check
+    CHECK (state IN ('received', 'processing', 'awaiting_keying', 'packaged', 'interrupted'));
+ALTER TABLE files ADD CONSTRAINT files_state_check CHECK (state IN ('arrived', 'processed', 'quarantined'));
+
+ALTER TABLE fields RENAME TO fields_v1;
+ALTER TABLE pages RENAME TO pages_v1;
+ALTER TABLE documents RENAME TO documents_v1;
+ALTER TABLE fields_v1 RENAME CONSTRAINT fields_pkey TO fields_v1_pkey;
+ALTER TABLE pages_v1 RENAME CONSTRAINT pages_pkey TO pages_v1_pkey;
+ALTER TABLE documents_v1 RENAME CONSTRAINT documents_pkey TO documents_v1_pkey;
+ALTER INDEX fields_status RENAME TO fields_v1_status;
+
+CREATE TABLE documents (
+    id            TEXT PRIMARY KEY,
+    batch_id      TEXT NOT NULL REFERENCES batches (id),
+    seq           BIGINT NOT NULL,
+    class         TEXT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('queued', 'finishing', 'packaged', 'awaiting_keying', 'failed')),
+    pages         BIGINT NOT NULL,
+    pages_left    BIGINT NOT NULL CHECK (pages_left >= 0),
+    lease_owner   TEXT,
+    lease_token   TEXT,
+    lease_expires TIMESTAMPTZ,
+    package_path  TEXT,
+    created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    finished_at   TIMESTAMPTZ,
+    UNIQUE (batch_id, seq)
+);
+CREATE INDEX documents_state ON documents (state, lease_expires);
+
+CREATE TABLE pages (
+    id              BIGSERIAL PRIMARY KEY,
+    document_id     TEXT NOT NULL REFERENCES documents (id),
+    seq             BIGINT NOT NULL,
+    file_sha256     TEXT NOT NULL REFERENCES files (sha256),
+    file_page       BIGINT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('queued', 'leased', 'done', 'failed')),
+    attempts        BIGINT NOT NULL DEFAULT 0,
+    lease_owner     TEXT,
+    lease_token     TEXT,
+    lease_expires   TIMESTAMPTZ,
+    width           BIGINT,
+    height          BIGINT,
+    dpi             DOUBLE PRECISION,
+    color           TEXT,
+    skew_deg        DOUBLE PRECISION,
+    orientation_deg BIGINT,
+    blank           BOOLEAN,
+    qc_pass         BOOLEAN,
+    qc_reasons      JSONB,
+    phash           JSONB,
+    report          JSONB,
+    rescan_of       TEXT,
+    ocr_text        TEXT,
+    ocr_confidence  DOUBLE PRECISION,
+    words           JSONB,
+    derived_path    TEXT,
+    failure         TEXT,
+    image_ms        DOUBLE PRECISION,
+    ocr_ms          DOUBLE PRECISION,
+    done_by         TEXT,
+    done_at         TIMESTAMPTZ,
+    UNIQUE (document_id, seq),
+    CHECK ((state = 'leased') = (lease_token IS NOT NULL))
+);
+CREATE INDEX pages_state ON pages (state, id);
+CREATE INDEX pages_owner ON pages (lease_owner);
+CREATE INDEX pages_done_at ON pages (done_at);
+
+CREATE TABLE fields (
+    document_id TEXT NOT NULL REFERENCES documents (id),
+    name        TEXT NOT NULL,
+    value       TEXT,
+    confidence  DOUBLE PRECISION NOT NULL,
+    page        BIGINT,
+    bbox        JSONB,
+    status      TEXT NOT NULL CHECK (status IN ('accepted', 'awaiting_keying')),
+    reason      TEXT,
+    PRIMARY KEY (document_id, name)
+);
+CREATE INDEX fields_status ON fields (status);
+
+INSERT INTO documents (id, batch_id, seq, class, state, pages, pages_left, package_path, created_at, finished_at)
+    SELECT d.id, d.batch_id, d.seq, d.class, d.state,
+           (SELECT COUNT(*) FROM pages_v1 p WHERE p.document_id = d.id), 0, d.package_path,
+           d.created_at::timestamptz, d.created_at::timestamptz
+    FROM documents_v1 d;
+INSERT INTO pages (document_id, seq, file_sha256, file_page, state, attempts, width, height, dpi, color, skew_deg,
+                   orientation_deg, blank, qc_pass, qc_reasons, phash, rescan_of, ocr_text, ocr_confidence, words,
+                   failure, image_ms, ocr_ms, done_by)
+    SELECT document_id, seq, file_sha256, file_page, CASE WHEN outcome = 'ok' THEN 'done' ELSE 'failed' END, 1,
+           width, height, dpi, color, skew_deg, orientation_deg, blank <> 0, qc_pass <> 0,
+           NULLIF(qc_reasons, '')::jsonb, NULLIF(phash, '')::jsonb, rescan_of, ocr_text, ocr_confidence,
+           NULLIF(words, '')::jsonb, failure, image_ms, ocr_ms, 'folio (before actors were recorded)'
+    FROM pages_v1 ORDER BY document_id, seq;
+INSERT INTO fields SELECT document_id, name, value, confidence, page, NULLIF(bbox, '')::jsonb, status, reason FROM fields_v1;
+
+DROP TABLE fields_v1;
+DROP TABLE pages_v1;
+DROP TABLE documents_v1;

@@ -1,0 +1,199 @@
+//! Processing one claimed page: read its original from the object store
+//! (proved by SHA-256), decode just that page, run the image stage and
+//! OCR, write the derived page image into the object store, and return
+//! the results as the store keeps them. Synchronous and CPU-bound: it runs
+//! on the worker's rayon threads, each keeping its own engines.
+
+use crate::objects::Objects;
+use crate::settings::Settings;
+use crate::store::{PageClaim, PageResult};
+use folio_stages::decode;
+use folio_stages::orient::OsdEngine;
+use folio_stages::page::PageImage;
+use folio_stages::prepare;
+use folio_stages::recognize::{OcrOptions, Recognizer, TesseractEngine};
+use image::GrayImage;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Originals recently read, shared by a process's threads: the pages of
+/// one multi-page file are read and proved once, not once per page.
+static ORIGINALS: Mutex<VecDeque<(String, Arc<Vec<u8>>)>> = Mutex::new(VecDeque::new());
+const ORIGINALS_KEPT: usize = 4;
+
+thread_local! {
+    /// This thread's engines, by OCR languages (classes may differ).
+    static ENGINES: RefCell<HashMap<String, Engines>> = RefCell::new(HashMap::new());
+}
+
+struct Engines {
+    ocr: Result<TesseractEngine, String>,
+    osd: Option<OsdEngine>,
+}
+
+/// The OCR settings for a class's languages.
+pub fn ocr_options(settings: &Settings, languages: &str) -> OcrOptions {
+    OcrOptions {
+        languages: languages.to_string(),
+        ..settings.ocr.clone()
+    }
+}
+
+/// Runs the stages on one claimed page. Never fails as a whole: a page
+/// that cannot be read or recognised comes back with `failure` set (and
+/// a panic inside a stage is caught and reported the same way).
+pub fn process_page(
+    claim: &PageClaim,
+    settings: &Settings,
+    objects: &Objects,
+    languages: &str,
+) -> PageResult {
+    let run = std::panic::AssertUnwindSafe(|| run_stages(claim, settings, objects, languages));
+    match std::panic::catch_unwind(run) {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown".into());
+            failed("internal", format!("a stage stopped unexpectedly: {what}"))
+        }
+    }
+}
+
+/// A result that says only what failed.
+pub fn failed(stage: &str, reason: String) -> PageResult {
+    PageResult {
+        color: "unknown".into(),
+        failure: Some(format!("{stage}: {reason}")),
+        ..PageResult::default()
+    }
+}
+
+fn run_stages(
+    claim: &PageClaim,
+    settings: &Settings,
+    objects: &Objects,
+    languages: &str,
+) -> PageResult {
+    let bytes = match original(objects, &claim.file_sha256) {
+        Ok(b) => b,
+        Err(e) => return failed("read", e),
+    };
+    let index = (claim.file_page.max(1) - 1) as usize;
+    let image = match decode::page_at(&bytes, index, &settings.decode) {
+        Ok(p) => p,
+        Err(e) => return failed("decode", e.to_string()),
+    };
+    drop(bytes);
+    ENGINES.with(|cell| {
+        let mut map = cell.borrow_mut();
+        let engines = map.entry(languages.to_string()).or_insert_with(|| {
+            let opts = ocr_options(settings, languages);
+            Engines {
+                ocr: TesseractEngine::new(&opts).map_err(|e| e.to_string()),
+                osd: OsdEngine::new(opts.datapath.as_deref()).ok(),
+            }
+        });
+        recognize_page(&image, claim, settings, objects, engines)
+    })
+}
+
+fn recognize_page(
+    image: &PageImage,
+    claim: &PageClaim,
+    settings: &Settings,
+    objects: &Objects,
+    engines: &mut Engines,
+) -> PageResult {
+    let prepared = prepare::prepare(image, &settings.image, engines.osd.as_mut());
+    let report = &prepared.report;
+    let started = Instant::now();
+    let dpi = image.dpi_or_default().round() as u32;
+    let ocr = match &mut engines.ocr {
+        Ok(engine) => engine
+            .recognize(&prepared.image, dpi)
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.clone()),
+    };
+    let ocr_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (width, height) = prepared.image.dimensions();
+    let color = serde_json::to_value(image.color)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let rel = Objects::derived_rel(&claim.document_id, claim.seq);
+    let derived = encode_png(&prepared.image).and_then(|png| {
+        objects
+            .write(&rel, &png)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    let mut result = PageResult {
+        width: width as i64,
+        height: height as i64,
+        dpi: image.dpi.map(f64::from),
+        color,
+        skew_deg: report.skew.angle_deg as f64,
+        orientation_deg: report.orientation.degrees as i64,
+        blank: report.blank.blank,
+        qc_pass: report.qc.pass,
+        qc_reasons: serde_json::to_string(&report.qc.reasons).unwrap_or_else(|_| "[]".into()),
+        phash: serde_json::to_string(&report.hash).unwrap_or_default(),
+        report: serde_json::to_string(report).unwrap_or_default(),
+        image_ms: report.ms,
+        ocr_ms,
+        derived_path: Some(rel),
+        ..PageResult::default()
+    };
+    match ocr {
+        Ok(o) => {
+            result.ocr_confidence = o.mean_confidence as f64;
+            result.words = serde_json::to_string(&o.words).unwrap_or_else(|_| "[]".into());
+            result.ocr_text = o.text;
+        }
+        Err(e) => result.failure = Some(format!("recognize: {e}")),
+    }
+    if let Err(e) = derived
+        && result.failure.is_none()
+    {
+        result.failure = Some(format!("derive: {e}"));
+    }
+    result
+}
+
+/// An original's bytes, proved against its arrival SHA-256.
+fn original(objects: &Objects, sha256: &str) -> Result<Arc<Vec<u8>>, String> {
+    if let Ok(cache) = ORIGINALS.lock()
+        && let Some((_, b)) = cache.iter().find(|(s, _)| s == sha256)
+    {
+        return Ok(b.clone());
+    }
+    let bytes = Arc::new(objects.read_original(sha256)?);
+    if let Ok(mut cache) = ORIGINALS.lock() {
+        cache.push_back((sha256.to_string(), bytes.clone()));
+        while cache.len() > ORIGINALS_KEPT {
+            cache.pop_front();
+        }
+    }
+    Ok(bytes)
+}
+
+/// The derived page as a greyscale PNG (fast compression: workers wait).
+pub fn encode_png(img: &GrayImage) -> Result<Vec<u8>, String> {
+    use image::ImageEncoder;
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    let mut buf = Vec::new();
+    PngEncoder::new_with_quality(&mut buf, CompressionType::Fast, FilterType::Sub)
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::L8,
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(buf)
+}

@@ -1,0 +1,79 @@
+//! The SQLite backend (one host): WAL so readers never wait for the
+//! writer, a busy timeout so processes queue for the write lock instead of
+//! failing, `BEGIN IMMEDIATE` so a transaction takes the write lock at its
+//! start (a deferred one that upgrades later can fail with "database is
+//! locked" under load). SQLite migrates itself: it has one host.
+
+use super::Dialect;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor};
+
+/// Opens the pool: one connection per process (SQLite has one writer).
+pub(super) async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
+    if let Some(path) = path(url)
+        && let Some(parent) = std::path::Path::new(&path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)?;
+    }
+    AnyPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 30000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+}
+
+/// Brings the schema up to date (safe to call on every start).
+pub(super) async fn migrate(pool: &AnyPool) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlx::migrate!("./migrations/sqlite").run(pool).await
+}
+
+/// The migrations this build carries.
+pub(super) fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations/sqlite")
+}
+
+/// SQL pieces in SQLite's words.
+pub(super) const DIALECT: Dialect = Dialect {
+    begin: "BEGIN IMMEDIATE",
+    now: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    later: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || $S || ' seconds')",
+    seconds_until: "((julianday($X) - julianday('now')) * 86400.0)",
+    json: "$N",
+    lock_rows: "",
+    lock_source: None,
+};
+
+/// The file path inside a `sqlite:` URL, if it names a file.
+pub(super) fn path(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| path.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_from_urls() {
+        assert_eq!(
+            super::path("sqlite:///tmp/x/f.db?mode=rwc").as_deref(),
+            Some("/tmp/x/f.db")
+        );
+        assert_eq!(
+            super::path("sqlite://rel/f.db").as_deref(),
+            Some("rel/f.db")
+        );
+        assert_eq!(super::path("sqlite::memory:"), None);
+    }
+}

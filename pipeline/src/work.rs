@@ -1,0 +1,304 @@
+//! The worker: claims pages by lease from the store, runs the stages on
+//! its rayon threads, commits each page's results with the lease token,
+//! and finishes a document when it commits the document's last page.
+//! Leases are renewed while the work runs; a worker that dies simply
+//! stops renewing, and another takes its pages once they expire. This is
+//! the one place where async orchestration meets CPU-bound stages
+//! (`on_pool`): stages never see the store, the store never waits on a
+//! stage.
+
+use crate::document;
+use crate::error::FolioError;
+use crate::objects::Objects;
+use crate::process;
+use crate::settings::Settings;
+use crate::store::{Actor, DocClaim, PageClaim, PageCommit, Store};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// What a worker should work on and when it should stop.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Only this batch's pages (`folio run`); any batch when `None`.
+    pub batch: Option<String>,
+    /// Return once nothing is queued or leased (in scope), instead of
+    /// waiting for new work.
+    pub until_idle: bool,
+}
+
+/// What one worker did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WorkReport {
+    pub worker: String,
+    /// Pages whose results this worker committed.
+    pub pages: usize,
+    /// Results refused because the lease had passed to another worker.
+    pub stale: usize,
+    /// Documents this worker finished.
+    pub documents: usize,
+    /// Leases given back at shutdown.
+    pub released: u64,
+    /// True when a signal stopped the worker.
+    pub interrupted: bool,
+}
+
+/// The shared parts of one worker process.
+struct Ctx {
+    store: Store,
+    settings: Arc<Settings>,
+    objects: Objects,
+    actor: Actor,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+enum Done {
+    Page { stale: bool, documents: usize },
+    Document(bool),
+}
+
+/// Runs `f` on the rayon pool and waits for it without blocking the
+/// async runtime: the one bridge between orchestration and stages.
+pub async fn on_pool<T: Send + 'static>(
+    pool: &rayon::ThreadPool,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, FolioError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    pool.spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.await
+        .map_err(|_| FolioError::Internal("a worker thread stopped unexpectedly".into()))
+}
+
+/// A flag that turns true on SIGINT or SIGTERM.
+pub fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        eprintln!("folio: stopping: finishing or giving back the pages in hand");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// The worker's thread pool: one thread (and one OCR engine) per slot.
+pub fn thread_pool(settings: &Settings) -> Result<rayon::ThreadPool, FolioError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(settings.workers.max(1))
+        .thread_name(|i| format!("folio-worker-{i}"))
+        .build()
+        .map_err(|e| FolioError::Internal(e.to_string()))
+}
+
+/// Works until the scope is idle (`until_idle`) or `stop` turns true.
+/// At most `settings.workers` pages are in flight, whatever the batch.
+pub async fn work(
+    store: &Store,
+    settings: Arc<Settings>,
+    pool: Arc<rayon::ThreadPool>,
+    actor: &Actor,
+    scope: &Scope,
+    mut stop: watch::Receiver<bool>,
+) -> Result<WorkReport, FolioError> {
+    let ctx = Arc::new(Ctx {
+        store: store.clone(),
+        objects: Objects::new(&settings.objects_dir),
+        settings: settings.clone(),
+        actor: actor.clone(),
+        pool,
+    });
+    let lease = settings.work.lease_seconds;
+    let slots = settings.workers.max(1);
+    let poll = Duration::from_millis(settings.work.poll_ms.max(10));
+    let renewer = {
+        let store = store.clone();
+        let actor = actor.clone();
+        tokio::spawn(async move {
+            let every = Duration::from_secs_f64((lease / 3.0).max(0.2));
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = store.renew(&actor, lease).await {
+                    tracing::warn!("renewing leases: {e}");
+                }
+            }
+        })
+    };
+    let batch = scope.batch.as_deref();
+    let mut report = WorkReport {
+        worker: actor.to_string(),
+        ..WorkReport::default()
+    };
+    let mut inflight: JoinSet<Result<Done, FolioError>> = JoinSet::new();
+    let result: Result<(), FolioError> = async {
+        loop {
+            if *stop.borrow() {
+                report.interrupted = true;
+                return Ok(());
+            }
+            while let Some(done) = inflight.try_join_next() {
+                tally(&mut report, done)?;
+            }
+            let mut claimed = 0;
+            let free = slots.saturating_sub(inflight.len());
+            if free > 0 {
+                let claims = store.claim_pages(actor, free, lease, batch).await?;
+                claimed += claims.len();
+                for claim in claims {
+                    inflight.spawn(page_task(ctx.clone(), claim));
+                }
+                if claimed == 0
+                    && let Some(doc) = store.claim_document(actor, lease, batch).await?
+                {
+                    claimed += 1;
+                    let ctx = ctx.clone();
+                    inflight.spawn(async move { finish(&ctx, doc).await.map(Done::Document) });
+                }
+            }
+            if claimed > 0 {
+                continue;
+            }
+            if inflight.is_empty() && scope.until_idle && store.idle(batch).await? {
+                return Ok(());
+            }
+            tokio::select! {
+                Some(done) = inflight.join_next(), if !inflight.is_empty() => tally(&mut report, done)?,
+                _ = stop.changed() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+    .await;
+    // Stopping (signal, idle or error): let the pages in hand finish for
+    // a grace period, then give back whatever is still held.
+    let grace = Duration::from_secs_f64(settings.work.shutdown_grace_seconds.max(0.0));
+    let drained = tokio::time::timeout(grace, async {
+        while let Some(done) = inflight.join_next().await {
+            if let Err(e) = tally(&mut report, done) {
+                tracing::warn!("{e}");
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        inflight.abort_all();
+    }
+    renewer.abort();
+    let reason = if report.interrupted {
+        "worker stopped by a signal; lease given back"
+    } else {
+        "worker stopped; lease given back"
+    };
+    report.released = store.release(actor, reason).await?;
+    result.map(|()| report)
+}
+
+fn tally(
+    report: &mut WorkReport,
+    done: Result<Result<Done, FolioError>, tokio::task::JoinError>,
+) -> Result<(), FolioError> {
+    match done.map_err(|e| FolioError::Internal(format!("a page task failed: {e}")))?? {
+        Done::Page { stale, documents } => {
+            if stale {
+                report.stale += 1;
+            } else {
+                report.pages += 1;
+            }
+            report.documents += documents;
+        }
+        Done::Document(finished) => report.documents += finished as usize,
+    }
+    Ok(())
+}
+
+async fn page_task(ctx: Arc<Ctx>, claim: PageClaim) -> Result<Done, FolioError> {
+    let settings = ctx.settings.clone();
+    let max = settings.work.max_attempts;
+    let result = if claim.attempts > max {
+        process::failed(
+            "work",
+            format!(
+                "given up after {} attempts: the worker processing this page stopped each time",
+                claim.attempts - 1
+            ),
+        )
+    } else {
+        let languages = settings
+            .classes
+            .get(&claim.class)
+            .map(|c| c.languages.clone())
+            .unwrap_or_else(|| settings.ocr.languages.clone());
+        let objects = ctx.objects.clone();
+        let page = claim.clone();
+        on_pool(&ctx.pool, move || {
+            process::process_page(&page, &settings, &objects, &languages)
+        })
+        .await?
+    };
+    let commit = ctx
+        .store
+        .complete_page(&claim, &result, &ctx.actor, ctx.settings.work.lease_seconds)
+        .await?;
+    Ok(match commit {
+        PageCommit::Stale => {
+            tracing::warn!(
+                "page {} of {}: the lease passed to another worker; result dropped",
+                claim.seq,
+                claim.document_id
+            );
+            Done::Page {
+                stale: true,
+                documents: 0,
+            }
+        }
+        PageCommit::Recorded => Done::Page {
+            stale: false,
+            documents: 0,
+        },
+        PageCommit::DocumentReady(doc) => Done::Page {
+            stale: false,
+            documents: finish(&ctx, doc).await? as usize,
+        },
+    })
+}
+
+/// Finishes a document this worker holds the lease of; true when the
+/// store accepted the outcome.
+async fn finish(ctx: &Arc<Ctx>, claim: DocClaim) -> Result<bool, FolioError> {
+    let work = ctx.store.document_work(&claim.document_id).await?;
+    let class = ctx.settings.class(Some(&work.class))?.clone();
+    let candidates = ctx
+        .store
+        .rescan_candidates(&work.batch.id, &work.id, ctx.settings.rescan.window)
+        .await?;
+    let settings = ctx.settings.clone();
+    let objects = ctx.objects.clone();
+    let attempt = claim.token[claim.token.len().saturating_sub(12)..].to_string();
+    let outcome = on_pool(&ctx.pool, move || {
+        document::build(&work, &class, &candidates, &settings, &objects, &attempt)
+    })
+    .await??;
+    let accepted = ctx
+        .store
+        .finish_document(&claim, &outcome, &ctx.actor)
+        .await?;
+    if !accepted {
+        tracing::warn!(
+            "{}: the lease passed to another worker before the commit; its outcome stands",
+            claim.document_id
+        );
+    }
+    Ok(accepted)
+}
