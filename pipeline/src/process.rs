@@ -20,8 +20,9 @@ use std::time::Instant;
 
 /// Originals recently read, shared by a process's threads: the pages of
 /// one multi-page file are read and proved once, not once per page.
+/// Bounded in bytes, so memory stays bounded by pages in flight.
 static ORIGINALS: Mutex<VecDeque<(String, Arc<Vec<u8>>)>> = Mutex::new(VecDeque::new());
-const ORIGINALS_KEPT: usize = 4;
+const ORIGINALS_BYTES: usize = 256 << 20;
 
 thread_local! {
     /// This thread's engines, by OCR languages (classes may differ).
@@ -173,9 +174,11 @@ fn original(objects: &Objects, sha256: &str) -> Result<Arc<Vec<u8>>, String> {
         return Ok(b.clone());
     }
     let bytes = Arc::new(objects.read_original(sha256)?);
-    if let Ok(mut cache) = ORIGINALS.lock() {
+    if bytes.len() <= ORIGINALS_BYTES / 2
+        && let Ok(mut cache) = ORIGINALS.lock()
+    {
         cache.push_back((sha256.to_string(), bytes.clone()));
-        while cache.len() > ORIGINALS_KEPT {
+        while cache.iter().map(|(_, b)| b.len()).sum::<usize>() > ORIGINALS_BYTES {
             cache.pop_front();
         }
     }

@@ -15,6 +15,7 @@ use sqlx::{AnyPool, Executor, Row};
 pub(super) async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
     AnyPoolOptions::new()
         .max_connections(8)
+        .acquire_timeout(std::time::Duration::from_secs(120))
         .after_connect(|conn, _| {
             Box::pin(async move {
                 conn.execute("SET TIME ZONE 'UTC'").await?;

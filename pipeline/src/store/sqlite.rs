@@ -18,6 +18,9 @@ pub(super) async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
     }
     AnyPoolOptions::new()
         .max_connections(1)
+        // The one connection is shared by a process's tasks while another
+        // process may hold the write lock: wait, don't fail.
+        .acquire_timeout(std::time::Duration::from_secs(600))
         .after_connect(|conn, _| {
             Box::pin(async move {
                 conn.execute(
