@@ -32,6 +32,11 @@ pub enum StageError {
         actual: u64,
         limit: u64,
     },
+    /// A page was asked for by index (`decode::page_at`) that the file
+    /// does not have; `count` is how many pages it has. The caller's
+    /// index is wrong, the file is not broken.
+    #[error("page {}: no such page (the file's last page is {count})", page + 1)]
+    NoSuchPage { page: usize, count: usize },
     /// The OCR engine could not be started or failed on a page.
     #[error("OCR engine: {0}")]
     Ocr(String),

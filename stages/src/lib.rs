@@ -11,7 +11,6 @@ pub mod error;
 pub mod extract;
 pub mod orient;
 pub mod page;
-pub mod pdf;
 pub mod prepare;
 pub mod quality;
 mod raster;

@@ -1,5 +1,7 @@
-//! Raster helpers shared by the image steps: threshold choice and
-//! block reduction to a small ink map. Private to the crate.
+//! Raster helpers shared by the image steps and the decoders: threshold
+//! choice, block reduction to a small ink map, and the pixel conversions
+//! both the TIFF/PNG/JPEG and the PDF readers use (CMYK to RGB, the
+//! bi-level test). Private to the crate.
 
 use image::GrayImage;
 
@@ -81,6 +83,20 @@ pub fn otsu_from_hist(hist: &[u64; 256]) -> u8 {
         }
     }
     best_t
+}
+
+/// Naive CMYK to RGB (no colour profile): enough for a grey working
+/// raster. Lives here so the image and PDF decoders share one conversion
+/// without importing each other.
+pub fn cmyk_to_rgb(c: u8, m: u8, y: u8, k: u8) -> [u8; 3] {
+    let k = 255 - u16::from(k);
+    [c, m, y].map(|v| ((255 - u16::from(v)) * k / 255) as u8)
+}
+
+/// Whether a grey raster holds only pure black and white (a bi-level
+/// master stored as grey); shared by the image and PDF decoders.
+pub fn is_bilevel(gray: &GrayImage) -> bool {
+    gray.as_raw().iter().all(|&v| v == 0 || v == 255)
 }
 
 /// An ink map reduced by `factor`: each cell counts the ink pixels

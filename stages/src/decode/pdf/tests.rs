@@ -1,7 +1,8 @@
 //! Tests of the PDF reader on shared sample files and synthetic PDFs.
 
+use super::super::tests::assert_same_page;
+use super::super::{Format, decode_all, page_at, pages};
 use super::*;
-use crate::decode::{Format, decode_all, pages};
 
 fn shared(path: &str) -> Vec<u8> {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -163,6 +164,34 @@ fn multipage_dct_and_flate_pages_all_decode() {
     assert_eq!(all[0].dpi.map(|d| d.round()), Some(150.0));
     assert_eq!(all[2].gray.dimensions(), (958, 400));
     assert_eq!(all[2].dpi.map(|d| d.round()), Some(96.0));
+}
+
+#[test]
+fn page_at_matches_pages_on_every_page_of_a_pdf() {
+    let limits = DecodeLimits::default();
+    for (path, count) in [("multipage.pdf", 6), ("cardinal.pdf", 4)] {
+        let bytes = shared(path);
+        let all = decode(path);
+        assert_eq!(all.len(), count, "{path}");
+        for (k, want) in all.iter().enumerate() {
+            let got = page_at(&bytes, k, &limits).unwrap_or_else(|e| panic!("{path} {k}: {e}"));
+            assert_same_page(&got, want, &format!("{path} page index {k}"));
+        }
+        for index in [count, count + 1, usize::MAX] {
+            let err = page_at(&bytes, index, &limits).unwrap_err();
+            assert!(
+                matches!(err, StageError::NoSuchPage { page, count: c } if page == index && c == count),
+                "{path}: {err}"
+            );
+        }
+    }
+    // The page count limit is checked up front, as by `pages`.
+    let limits = DecodeLimits {
+        max_pages: 3,
+        ..DecodeLimits::default()
+    };
+    let err = page_at(&shared("cardinal.pdf"), 0, &limits).unwrap_err();
+    assert!(err.to_string().contains("max_pages"), "{err}");
 }
 
 #[test]

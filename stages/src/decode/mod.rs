@@ -1,51 +1,37 @@
 //! Decode: file bytes in, page rasters out, one page at a time so memory is
-//! bounded by the page being decoded, not by the file. Reads TIFF
-//! (incl. multi-page and CCITT G4), PNG, JPEG and image-only PDF (see
-//! [`crate::pdf`]). Every limit is explicit.
+//! bounded by the page being decoded, not by the file. Owns the public
+//! decode API ([`pages`], [`page_at`], [`decode_all`], [`Format`], and
+//! [`DecodeLimits`] re-exported from `limits`) and the TIFF (incl.
+//! multi-page and CCITT G4), PNG and JPEG decoding. Image-only PDFs are
+//! read by the private `pdf` submodule. Imports run one way:
+//! this module → `pdf` → `limits`. Every limit is explicit.
+
+mod limits;
+mod pdf;
+
+pub use limits::DecodeLimits;
 
 use crate::error::StageError;
 use crate::page::{ColorMode, PageImage};
-use crate::pdf::PdfPages;
+use crate::raster::{cmyk_to_rgb, is_bilevel};
 use image::{DynamicImage, GrayImage, ImageReader};
+use limits::{check_file_size, check_limit, check_size};
+use pdf::PdfPages;
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 use tiff::decoder::{Decoder as TiffDecoder, DecodingResult};
 use tiff::tags::Tag;
 
-/// Decoder limits (`[decode]` in folio.toml). A file over a limit is
-/// quarantined with the limit's name, never half-read.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DecodeLimits {
-    /// Largest input file, bytes.
-    pub max_file_bytes: u64,
-    /// Most pages in one file.
-    pub max_pages: u64,
-    /// Most pixels in one page (width × height).
-    pub max_pixels: u64,
-    /// Longest side of one page, pixels.
-    pub max_side: u64,
-}
-
-impl Default for DecodeLimits {
-    fn default() -> Self {
-        Self {
-            max_file_bytes: 512 * 1024 * 1024,
-            max_pages: 2_000,
-            // A0 at 600 dpi is ~ 28,000 × 19,900; an A3 colour page at
-            // 600 dpi is ~ 70 MP. 200 MP leaves room and stops bombs.
-            max_pixels: 200_000_000,
-            max_side: 40_000,
-        }
-    }
-}
-
 /// File formats Folio reads, told by their magic bytes, never the name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
+    /// TIFF, one page per image directory (IFD): what archive scanners
+    /// write, often multi-page and CCITT G4.
     Tiff,
+    /// PNG: one page, lossless; common for born-digital exports of scans.
     Png,
+    /// JPEG: one page; what phone and sheet-fed colour scans produce.
     Jpeg,
     /// An image-only PDF: each page's scanned image is read, as displayed.
     Pdf,
@@ -97,16 +83,7 @@ pub fn pages<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Pages<'a>, St
     check_file_size(bytes, limits)?;
     let format = Format::sniff(bytes)?;
     let source = match format {
-        Format::Tiff => {
-            let mut tiff_limits = tiff::decoder::Limits::default();
-            let cap = usize::try_from(limits.max_pixels.saturating_mul(8)).unwrap_or(usize::MAX);
-            tiff_limits.decoding_buffer_size = cap;
-            tiff_limits.intermediate_buffer_size = cap;
-            let dec = TiffDecoder::new(Cursor::new(bytes))
-                .map_err(|e| corrupt(0, e))?
-                .with_limits(tiff_limits);
-            Source::Tiff(Box::new(dec))
-        }
+        Format::Tiff => Source::Tiff(Box::new(open_tiff(bytes, limits)?)),
         Format::Pdf => Source::Pdf(Box::new(PdfPages::open(bytes, limits)?)),
         other => Source::Single(bytes, other),
     };
@@ -122,6 +99,50 @@ pub fn pages<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Pages<'a>, St
 /// pipeline uses [`pages`] to keep memory bounded.
 pub fn decode_all(bytes: &[u8], limits: &DecodeLimits) -> Result<Vec<PageImage>, StageError> {
     pages(bytes, limits)?.collect()
+}
+
+/// Decodes only page `index` (0-based) of a file, skipping earlier pages
+/// without decoding their pixels (TIFF: walk the IFD chain; PDF: random
+/// access; single-image formats: index 0 only). Lets a worker that
+/// claimed one page of a multi-page file decode just that page.
+///
+/// The same limits apply as for [`pages`] (file size, `max_pages` while
+/// the TIFF chain is walked or up front for a PDF, page size), so a page
+/// reads here exactly as the `index`-th item of [`pages`] does. An
+/// `index` past the file's last page is [`StageError::NoSuchPage`].
+pub fn page_at(bytes: &[u8], index: usize, limits: &DecodeLimits) -> Result<PageImage, StageError> {
+    check_file_size(bytes, limits)?;
+    match Format::sniff(bytes)? {
+        Format::Tiff => {
+            let mut dec = open_tiff(bytes, limits)?;
+            for i in 1..=index {
+                // `pages` ends after the directory with no successor.
+                if !dec.more_images() {
+                    return Err(StageError::NoSuchPage {
+                        page: index,
+                        count: i,
+                    });
+                }
+                advance_tiff(&mut dec, i, limits)?;
+            }
+            decode_tiff_page(&mut dec, index, limits)
+        }
+        Format::Pdf => {
+            let pdf = PdfPages::open(bytes, limits)?;
+            if index >= pdf.page_count() {
+                return Err(StageError::NoSuchPage {
+                    page: index,
+                    count: pdf.page_count(),
+                });
+            }
+            pdf.decode_page(index)
+        }
+        other if index == 0 => decode_single(bytes, other, limits),
+        _ => Err(StageError::NoSuchPage {
+            page: index,
+            count: 1,
+        }),
+    }
 }
 
 impl Iterator for Pages<'_> {
@@ -164,6 +185,23 @@ impl Iterator for Pages<'_> {
     }
 }
 
+/// Opens a TIFF's first directory with the decoder's buffers capped by
+/// `max_pixels`; no pixels are read yet.
+fn open_tiff<'a>(
+    bytes: &'a [u8],
+    limits: &DecodeLimits,
+) -> Result<TiffDecoder<Cursor<&'a [u8]>>, StageError> {
+    let mut tiff_limits = tiff::decoder::Limits::default();
+    let cap = usize::try_from(limits.max_pixels.saturating_mul(8)).unwrap_or(usize::MAX);
+    tiff_limits.decoding_buffer_size = cap;
+    tiff_limits.intermediate_buffer_size = cap;
+    Ok(TiffDecoder::new(Cursor::new(bytes))
+        .map_err(|e| corrupt(0, e))?
+        .with_limits(tiff_limits))
+}
+
+/// Moves to the directory of page `index` (reads its header only),
+/// refusing it first if it is over `max_pages`.
 fn advance_tiff(
     dec: &mut TiffDecoder<Cursor<&[u8]>>,
     index: usize,
@@ -270,13 +308,6 @@ fn tiff_to_gray(
     }
 }
 
-/// Naive CMYK to RGB (no colour profile): enough for a grey working
-/// raster; shared by TIFF and PDF.
-pub(crate) fn cmyk_to_rgb(c: u8, m: u8, y: u8, k: u8) -> [u8; 3] {
-    let k = 255 - u16::from(k);
-    [c, m, y].map(|v| ((255 - u16::from(v)) * k / 255) as u8)
-}
-
 fn raw_to_gray(buf: Vec<u8>, channels: usize, w: u32, h: u32) -> Option<(GrayImage, ColorMode)> {
     let n = w as usize * h as usize;
     if buf.len() < n * channels {
@@ -308,12 +339,6 @@ fn raw_to_gray(buf: Vec<u8>, channels: usize, w: u32, h: u32) -> Option<(GrayIma
         mode
     };
     Some((gray, mode))
-}
-
-/// Whether a grey raster holds only pure black and white (a bi-level
-/// master stored as grey); shared with the PDF reader.
-pub(crate) fn is_bilevel(gray: &GrayImage) -> bool {
-    gray.as_raw().iter().all(|&v| v == 0 || v == 255)
 }
 
 fn decode_single(
@@ -396,68 +421,6 @@ fn jpeg_dpi(bytes: &[u8]) -> Option<f32> {
     }
 }
 
-/// Refuses a page over `max_side` or `max_pixels` (or with no pixels)
-/// before anything is allocated for it.
-pub(crate) fn check_size(
-    page: usize,
-    w: u32,
-    h: u32,
-    limits: &DecodeLimits,
-) -> Result<(), StageError> {
-    check_limit(
-        page,
-        "page side (pixels)",
-        "max_side",
-        w.max(h) as u64,
-        limits.max_side,
-    )?;
-    check_limit(
-        page,
-        "page pixels",
-        "max_pixels",
-        w as u64 * h as u64,
-        limits.max_pixels,
-    )?;
-    if w == 0 || h == 0 {
-        return Err(StageError::Corrupt {
-            page,
-            reason: "the page has no pixels".into(),
-        });
-    }
-    Ok(())
-}
-
-/// Refuses a file over `max_file_bytes` before any of it is parsed.
-pub(crate) fn check_file_size(bytes: &[u8], limits: &DecodeLimits) -> Result<(), StageError> {
-    check_limit(
-        0,
-        "file size",
-        "max_file_bytes",
-        bytes.len() as u64,
-        limits.max_file_bytes,
-    )
-}
-
-/// One limit check, naming the `folio.toml` key that lifts it.
-pub(crate) fn check_limit(
-    page: usize,
-    what: &'static str,
-    key: &'static str,
-    actual: u64,
-    limit: u64,
-) -> Result<(), StageError> {
-    if actual > limit {
-        return Err(StageError::LimitExceeded {
-            page,
-            what,
-            key,
-            actual,
-            limit,
-        });
-    }
-    Ok(())
-}
-
 fn corrupt(page: usize, e: impl std::fmt::Display) -> StageError {
     StageError::Corrupt {
         page,
@@ -528,5 +491,141 @@ mod tests {
         assert!(matches!(err, StageError::UnsupportedFormat(_)));
         let png = shared("tesseract-test/phototest-rotated-180.png");
         assert!(decode_all(&png[..png.len() / 3], &DecodeLimits::default()).is_err());
+        for cut in [0, 3, 8, 100, bytes.len() / 2] {
+            assert!(
+                page_at(&bytes[..cut], 0, &DecodeLimits::default()).is_err(),
+                "page_at, cut at {cut}"
+            );
+        }
+    }
+
+    /// Asserts two decodes of one page are the same page: size, pixels,
+    /// colour mode, resolution and shown tilt.
+    pub(super) fn assert_same_page(a: &PageImage, b: &PageImage, what: &str) {
+        assert_eq!(a.gray.dimensions(), b.gray.dimensions(), "{what}: size");
+        assert!(a.gray.as_raw() == b.gray.as_raw(), "{what}: pixels differ");
+        assert_eq!(a.color, b.color, "{what}: colour mode");
+        assert_eq!(a.dpi, b.dpi, "{what}: dpi");
+        assert_eq!(a.shown_tilt_deg, b.shown_tilt_deg, "{what}: tilt");
+    }
+
+    /// A four-page TIFF with a different size and pixel layout on each
+    /// page: grey at 300 dpi, RGB, bi-level stored as grey, CMYK.
+    fn four_page_tiff() -> Vec<u8> {
+        use tiff::encoder::{Rational, TiffEncoder, colortype};
+        use tiff::tags::ResolutionUnit;
+        let mut buf = Cursor::new(Vec::new());
+        let mut enc = TiffEncoder::new(&mut buf).unwrap();
+        let grey: Vec<u8> = (0..40 * 30).map(|i| (i * 7 % 251) as u8).collect();
+        let mut page = enc.new_image::<colortype::Gray8>(40, 30).unwrap();
+        page.resolution(ResolutionUnit::Inch, Rational { n: 300, d: 1 });
+        page.write_data(&grey).unwrap();
+        let rgb: Vec<u8> = (0..25 * 50 * 3).map(|i| (i * 13 % 256) as u8).collect();
+        enc.write_image::<colortype::RGB8>(25, 50, &rgb).unwrap();
+        let checker: Vec<u8> = (0..16 * 16)
+            .map(|i| if (i / 16 + i % 16) % 2 == 0 { 0 } else { 255 })
+            .collect();
+        enc.write_image::<colortype::Gray8>(16, 16, &checker)
+            .unwrap();
+        let cmyk: Vec<u8> = (0..10 * 12 * 4).map(|i| (i * 29 % 256) as u8).collect();
+        enc.write_image::<colortype::CMYK8>(10, 12, &cmyk).unwrap();
+        buf.into_inner()
+    }
+
+    #[test]
+    fn page_at_matches_pages_on_every_page_of_a_multipage_tiff() {
+        let bytes = four_page_tiff();
+        let limits = DecodeLimits::default();
+        let all = decode_all(&bytes, &limits).unwrap();
+        assert_eq!(all.len(), 4);
+        let sizes: Vec<_> = all.iter().map(|p| p.gray.dimensions()).collect();
+        assert_eq!(sizes, [(40, 30), (25, 50), (16, 16), (10, 12)]);
+        assert_eq!(all[0].dpi, Some(300.0));
+        assert_eq!(all[2].color, ColorMode::Bilevel);
+        for (k, want) in all.iter().enumerate() {
+            let got = page_at(&bytes, k, &limits).unwrap_or_else(|e| panic!("page {k}: {e}"));
+            assert_same_page(&got, want, &format!("page index {k}"));
+        }
+        for index in [4, 5, usize::MAX] {
+            let err = page_at(&bytes, index, &limits).unwrap_err();
+            assert!(
+                matches!(err, StageError::NoSuchPage { page, count: 4 } if page == index),
+                "{err}"
+            );
+        }
+        let err = page_at(&bytes, 4, &limits).unwrap_err();
+        assert!(err.to_string().starts_with("page 5: no such page"), "{err}");
+    }
+
+    #[test]
+    fn page_at_applies_the_page_limit_as_pages_does() {
+        let bytes = four_page_tiff();
+        let limits = DecodeLimits {
+            max_pages: 2,
+            ..DecodeLimits::default()
+        };
+        let from_pages = pages(&bytes, &limits).unwrap().nth(2).unwrap().unwrap_err();
+        assert!(
+            matches!(
+                from_pages,
+                StageError::LimitExceeded {
+                    page: 2,
+                    key: "max_pages",
+                    ..
+                }
+            ),
+            "{from_pages}"
+        );
+        assert!(page_at(&bytes, 1, &limits).is_ok());
+        for index in [2, 3, 9] {
+            let err = page_at(&bytes, index, &limits).unwrap_err();
+            assert_eq!(err.to_string(), from_pages.to_string(), "index {index}");
+        }
+        let limits = DecodeLimits {
+            max_pixels: 1249,
+            ..DecodeLimits::default()
+        };
+        // Page 2 is 25 × 50 = 1250 pixels; pages 1 (1200) and 3 (256) fit.
+        assert!(page_at(&bytes, 0, &limits).is_ok());
+        let err = page_at(&bytes, 1, &limits).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StageError::LimitExceeded {
+                    page: 1,
+                    key: "max_pixels",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(page_at(&bytes, 2, &limits).is_ok());
+        let limits = DecodeLimits {
+            max_file_bytes: 100,
+            ..DecodeLimits::default()
+        };
+        let err = page_at(&bytes, 0, &limits).unwrap_err();
+        assert!(err.to_string().contains("max_file_bytes"), "{err}");
+    }
+
+    #[test]
+    fn page_at_reads_single_image_files_at_index_zero_only() {
+        let limits = DecodeLimits::default();
+        for path in [
+            "tesseract-test/phototest-rotated-180.png",
+            "forms-zh/form_001.jpg",
+            "tesseract-test/8087_054.3B.tif",
+        ] {
+            let bytes = shared(path);
+            let all = decode_all(&bytes, &limits).unwrap();
+            assert_eq!(all.len(), 1, "{path}");
+            let got = page_at(&bytes, 0, &limits).unwrap();
+            assert_same_page(&got, &all[0], path);
+            let err = page_at(&bytes, 1, &limits).unwrap_err();
+            assert!(
+                matches!(err, StageError::NoSuchPage { page: 1, count: 1 }),
+                "{path}: {err}"
+            );
+        }
     }
 }

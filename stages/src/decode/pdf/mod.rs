@@ -1,8 +1,12 @@
-//! PDF input: each page of an image-only PDF (what scanners and archive
-//! exports write) read back as its scanned image, turned the way a PDF
-//! viewer shows the page. Pages are decoded one at a time, so memory is
-//! bounded by the page being decoded plus the parsed file, whose streams
-//! stay compressed until their page is read.
+//! PDF input, private to `decode`: each page of an image-only PDF (what
+//! scanners and archive exports write) read back as its scanned image,
+//! turned the way a PDF viewer shows the page. Owns [`PdfPages`], which
+//! `decode::pages` and `decode::page_at` wrap for PDFs. Imports only
+//! `decode::limits` and the crate's page, error and raster modules, never
+//! `decode` itself, so the modules depend on each other one way. Pages are
+//! decoded one at a time, so memory is bounded by the page being decoded
+//! plus the parsed file, whose streams stay compressed until their page is
+//! read.
 //!
 //! A page's scan is the image that covers the largest drawn area of the
 //! page; an OCR text layer, a logo or a thumbnail beside it is ignored. A
@@ -26,11 +30,10 @@ use image::{GrayImage, ImageFormat, ImageReader};
 use lopdf::content::Content;
 use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId, Stream};
 
-use crate::decode::{
-    DecodeLimits, check_file_size, check_limit, check_size, cmyk_to_rgb, is_bilevel,
-};
+use super::limits::{DecodeLimits, check_file_size, check_limit, check_size};
 use crate::error::StageError;
 use crate::page::{ColorMode, PageImage};
+use crate::raster::{cmyk_to_rgb, is_bilevel};
 use content::*;
 use placement::*;
 use raster::*;
@@ -53,11 +56,11 @@ pub(super) const MAX_TREE_DEPTH: usize = 64;
 /// more than the samples need (predictor bytes, padding), never megabytes.
 pub(super) const DATA_SLACK: usize = 1 << 20;
 
-/// The pages of one PDF, decoded lazily in order. Open with
-/// [`PdfPages::open`]; the decode module's `pages` wraps this for PDFs.
-/// After the first error the iterator ends, as for a multi-page TIFF: a
-/// broken page sends the whole file to quarantine.
-pub struct PdfPages {
+/// The pages of one PDF, decoded lazily in order or one by index. Open
+/// with [`PdfPages::open`]; `decode::pages` and `decode::page_at` wrap
+/// this for PDFs. After the first error the iterator ends, as for a
+/// multi-page TIFF: a broken page sends the whole file to quarantine.
+pub(super) struct PdfPages {
     doc: Document,
     pages: Vec<ObjectId>,
     limits: DecodeLimits,
@@ -69,7 +72,7 @@ impl PdfPages {
     /// Parses the file and its page tree. Fails when the file as a whole
     /// cannot be read: broken structure, encryption, no pages, or more
     /// pages than `max_pages` (refused up front, never half-read).
-    pub fn open(bytes: &[u8], limits: &DecodeLimits) -> Result<Self, StageError> {
+    pub(super) fn open(bytes: &[u8], limits: &DecodeLimits) -> Result<Self, StageError> {
         check_file_size(bytes, limits)?;
         let options = LoadOptions {
             max_decompressed_size: Some(MAX_OBJECT_STREAM_BYTES),
@@ -102,13 +105,13 @@ impl PdfPages {
     }
 
     /// Number of pages in the file's page tree.
-    pub fn page_count(&self) -> usize {
+    pub(super) fn page_count(&self) -> usize {
         self.pages.len()
     }
 
     /// Decodes page `index` (0-based) to its displayed scan. Independent of
     /// the iterator's position, so callers may read any page.
-    pub fn decode_page(&self, index: usize) -> Result<PageImage, StageError> {
+    pub(super) fn decode_page(&self, index: usize) -> Result<PageImage, StageError> {
         guarded(index, || self.read_page(index))?
     }
 
