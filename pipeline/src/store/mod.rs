@@ -208,10 +208,8 @@ impl Store {
         &self,
         tx: &mut Tx,
         actor: &Actor,
-        entity: &str,
-        entity_id: &str,
-        from: Option<&str>,
-        to: &str,
+        (entity, entity_id): (&str, &str),
+        (from, to): (Option<&str>, &str),
         reason: &str,
     ) -> Result<(), FolioError> {
         sqlx::query(self.sql(
@@ -363,7 +361,7 @@ impl Store {
                 .await
                 .map_err(|e| self.err(e))?;
                 let reason = format!("received from {}", req.source);
-                self.event(&mut tx, actor, "batch", &id, None, "received", &reason)
+                self.event(&mut tx, actor, ("batch", &id), (None, "received"), &reason)
                     .await?;
                 let batch = BatchRow {
                     id,
@@ -420,10 +418,8 @@ impl Store {
             self.event(
                 &mut tx,
                 actor,
-                "file",
-                &file.sha256,
-                None,
-                state.as_str(),
+                ("file", &file.sha256),
+                (None, state.as_str()),
                 &reason,
             )
             .await?;
@@ -465,7 +461,7 @@ impl Store {
                 .await
                 .map_err(|e| self.err(e))?;
                 let reason = format!("{} page(s)", group.len());
-                self.event(&mut tx, actor, "document", &id, None, "queued", &reason)
+                self.event(&mut tx, actor, ("document", &id), (None, "queued"), &reason)
                     .await?;
                 for (k, page) in group.iter().enumerate() {
                     sqlx::query(
@@ -558,10 +554,8 @@ impl Store {
         self.event(
             tx,
             actor,
-            "batch",
-            &batch.id,
-            Some(from.as_str()),
-            to.as_str(),
+            ("batch", &batch.id),
+            (Some(from.as_str()), to.as_str()),
             reason,
         )
         .await?;
@@ -584,6 +578,11 @@ impl Store {
     ) -> Result<Vec<PageClaim>, FolioError> {
         if limit == 0 {
             return Ok(Vec::new());
+        }
+        if self.backend == Backend::Postgres {
+            return self
+                .claim_pages_in_one_statement(worker, limit, lease_s, batch)
+                .await;
         }
         let mut tx = self.begin().await?;
         let rows = sqlx::query(self.sql(
@@ -631,10 +630,8 @@ impl Store {
             self.event(
                 &mut tx,
                 worker,
-                "page",
-                &id.to_string(),
-                Some(&was),
-                "leased",
+                ("page", &id.to_string()),
+                (Some(&was), "leased"),
                 &reason,
             )
             .await?;
@@ -693,37 +690,19 @@ impl Store {
         } else {
             PageState::Done
         };
+        if self.backend == Backend::Postgres {
+            return self
+                .complete_page_in_one_statement(claim, result, state, worker, lease_s)
+                .await;
+        }
         let mut tx = self.begin().await?;
-        let updated = sqlx::query(self.sql(
-            "UPDATE pages SET state = $1, lease_owner = NULL, lease_token = NULL, lease_expires = NULL, \
-             width = $2, height = $3, dpi = $4, color = $5, skew_deg = $6, orientation_deg = $7, \
-             blank = $8, qc_pass = $9, qc_reasons = {json:$10}, phash = {json:$11}, report = {json:$12}, \
-             ocr_text = $13, ocr_confidence = $14, words = {json:$15}, derived_path = $16, failure = $17, \
-             image_ms = $18, ocr_ms = $19, done_by = $20, done_at = {now} \
-             WHERE id = $21 AND lease_token = $22 AND state = 'leased'",
-        ))
-        .bind(state.as_str())
-        .bind(result.width)
-        .bind(result.height)
-        .bind(result.dpi)
-        .bind(&result.color)
-        .bind(result.skew_deg)
-        .bind(result.orientation_deg)
-        .bind(result.blank)
-        .bind(result.qc_pass)
-        .bind(json_or_null(&result.qc_reasons))
-        .bind(json_or_null(&result.phash))
-        .bind(json_or_null(&result.report))
-        .bind(&result.ocr_text)
-        .bind(result.ocr_confidence)
-        .bind(json_or_null(&result.words))
-        .bind(&result.derived_path)
-        .bind(&result.failure)
-        .bind(result.image_ms)
-        .bind(result.ocr_ms)
-        .bind(worker.as_str())
-        .bind(claim.page_id)
-        .bind(&claim.token)
+        let updated = bind_page_result(
+            sqlx::query(self.sql(COMPLETE_PAGE)),
+            claim,
+            result,
+            state,
+            worker,
+        )
         .execute(&mut *tx)
         .await
         .map_err(|e| self.err(e))?
@@ -736,10 +715,8 @@ impl Store {
         self.event(
             &mut tx,
             worker,
-            "page",
-            &claim.page_id.to_string(),
-            Some("leased"),
-            state.as_str(),
+            ("page", &claim.page_id.to_string()),
+            (Some("leased"), state.as_str()),
             reason,
         )
         .await?;
@@ -768,10 +745,8 @@ impl Store {
             self.event(
                 &mut tx,
                 worker,
-                "document",
-                &claim.document_id,
-                Some("queued"),
-                "finishing",
+                ("document", &claim.document_id),
+                (Some("queued"), "finishing"),
                 "last page done",
             )
             .await?;
@@ -803,10 +778,8 @@ impl Store {
             self.event(
                 &mut tx,
                 worker,
-                "page",
-                &id.to_string(),
-                Some("leased"),
-                "queued",
+                ("page", &id.to_string()),
+                (Some("leased"), "queued"),
                 reason,
             )
             .await?;
@@ -824,10 +797,8 @@ impl Store {
             self.event(
                 &mut tx,
                 worker,
-                "document",
-                &id,
-                Some("finishing"),
-                "finishing",
+                ("document", &id),
+                (Some("finishing"), "finishing"),
                 reason,
             )
             .await?;
@@ -880,10 +851,8 @@ impl Store {
         self.event(
             &mut tx,
             worker,
-            "document",
-            &id,
-            Some("finishing"),
-            "finishing",
+            ("document", &id),
+            (Some("finishing"), "finishing"),
             &reason,
         )
         .await?;
@@ -1010,10 +979,8 @@ impl Store {
         self.event(
             &mut tx,
             worker,
-            "document",
-            doc,
-            Some("finishing"),
-            outcome.state.as_str(),
+            ("document", doc),
+            (Some("finishing"), outcome.state.as_str()),
             &outcome.package_path,
         )
         .await?;
@@ -1040,10 +1007,8 @@ impl Store {
             self.event(
                 &mut tx,
                 worker,
-                "field",
-                &format!("{doc}/{}", f.name),
-                None,
-                &f.status,
+                ("field", &format!("{doc}/{}", f.name)),
+                (None, &f.status),
                 &reason,
             )
             .await?;
@@ -1071,10 +1036,8 @@ impl Store {
             self.event(
                 &mut tx,
                 worker,
-                "file",
-                &sha,
-                Some("arrived"),
-                "processed",
+                ("file", &sha),
+                (Some("arrived"), "processed"),
                 &why,
             )
             .await?;
@@ -1404,6 +1367,49 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Stores a page's results when the lease token is still the page's
+/// ($21 page id, $22 token); shared by both backends' commit paths.
+const COMPLETE_PAGE: &str = "UPDATE pages SET state = $1, lease_owner = NULL, lease_token = NULL, \
+     lease_expires = NULL, width = $2, height = $3, dpi = $4, color = $5, skew_deg = $6, \
+     orientation_deg = $7, blank = $8, qc_pass = $9, qc_reasons = {json:$10}, phash = {json:$11}, \
+     report = {json:$12}, ocr_text = $13, ocr_confidence = $14, words = {json:$15}, \
+     derived_path = $16, failure = $17, image_ms = $18, ocr_ms = $19, done_by = $20, \
+     done_at = {now} WHERE id = $21 AND lease_token = $22 AND state = 'leased'";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds $1..$22 of `COMPLETE_PAGE`.
+fn bind_page_result<'q>(
+    q: AnyQuery<'q>,
+    claim: &'q PageClaim,
+    result: &'q PageResult,
+    state: PageState,
+    worker: &'q Actor,
+) -> AnyQuery<'q> {
+    q.bind(state.as_str())
+        .bind(result.width)
+        .bind(result.height)
+        .bind(result.dpi)
+        .bind(&result.color)
+        .bind(result.skew_deg)
+        .bind(result.orientation_deg)
+        .bind(result.blank)
+        .bind(result.qc_pass)
+        .bind(json_or_null(&result.qc_reasons))
+        .bind(json_or_null(&result.phash))
+        .bind(json_or_null(&result.report))
+        .bind(&result.ocr_text)
+        .bind(result.ocr_confidence)
+        .bind(json_or_null(&result.words))
+        .bind(&result.derived_path)
+        .bind(&result.failure)
+        .bind(result.image_ms)
+        .bind(result.ocr_ms)
+        .bind(worker.as_str())
+        .bind(claim.page_id)
+        .bind(&claim.token)
 }
 
 fn json_or_null(s: &str) -> Option<&str> {

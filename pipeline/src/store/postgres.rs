@@ -85,3 +85,115 @@ pub(super) const DIALECT: Dialect = Dialect {
     lock_rows: "FOR UPDATE OF $X SKIP LOCKED",
     lock_source: Some("SELECT pg_advisory_xact_lock(hashtext($1))"),
 };
+
+// The two statements every page costs, each one round trip: data-
+// modifying CTEs make the claim (select with SKIP LOCKED, lease, event)
+// and the commit (results with the token check, event, the document's
+// page count and, for its last page, the hand-over) single statements.
+// SQLite runs the same steps as several statements in one `BEGIN
+// IMMEDIATE` transaction (`Store::claim_pages`, `Store::complete_page`).
+impl super::Store {
+    pub(super) async fn claim_pages_in_one_statement(
+        &self,
+        worker: &super::Actor,
+        limit: usize,
+        lease_s: f64,
+        batch: Option<&str>,
+    ) -> Result<Vec<super::PageClaim>, crate::error::FolioError> {
+        let base = uuid::Uuid::now_v7().simple().to_string();
+        let rows = sqlx::query(self.sql(
+            "WITH next AS ( \
+               SELECT p.id, p.state AS was, p.lease_owner AS was_owner FROM pages p \
+               JOIN documents d ON d.id = p.document_id \
+               WHERE (p.state = 'queued' OR (p.state = 'leased' AND p.lease_expires < now())) \
+               AND ($1 = '' OR d.batch_id = $1) ORDER BY p.id LIMIT $2 FOR UPDATE OF p SKIP LOCKED \
+             ), claimed AS ( \
+               UPDATE pages p SET state = 'leased', lease_owner = $3, lease_token = $4 || '-' || p.id, \
+               lease_expires = {later:$5}, attempts = p.attempts + 1 FROM next WHERE p.id = next.id \
+               RETURNING p.id, p.document_id, p.seq, p.file_sha256, p.file_page, p.attempts, p.lease_token, \
+               next.was, next.was_owner \
+             ), ev AS ( \
+               INSERT INTO events (at, actor, entity, entity_id, from_state, to_state, reason) \
+               SELECT now(), $3, 'page', CAST(c.id AS TEXT), c.was, 'leased', \
+               CASE WHEN c.was = 'leased' THEN 'lease of ' || c.was_owner || ' ran out; taken over' \
+               ELSE 'claimed' END FROM claimed c \
+             ) \
+             SELECT c.id, c.document_id, c.seq, c.file_sha256, c.file_page, c.attempts, c.lease_token, \
+             d.batch_id, d.class FROM claimed c JOIN documents d ON d.id = c.document_id ORDER BY c.id",
+        ))
+        .bind(batch.unwrap_or(""))
+        .bind(limit as i64)
+        .bind(worker.as_str())
+        .bind(&base)
+        .bind(lease_s)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| {
+                Ok(super::PageClaim {
+                    page_id: r.try_get(0)?,
+                    document_id: r.try_get(1)?,
+                    seq: r.try_get(2)?,
+                    file_sha256: r.try_get(3)?,
+                    file_page: r.try_get(4)?,
+                    attempts: r.try_get(5)?,
+                    token: r.try_get(6)?,
+                    batch_id: r.try_get(7)?,
+                    class: r.try_get(8)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.err(e))
+    }
+
+    pub(super) async fn complete_page_in_one_statement(
+        &self,
+        claim: &super::PageClaim,
+        result: &super::PageResult,
+        state: super::PageState,
+        worker: &super::Actor,
+        lease_s: f64,
+    ) -> Result<super::PageCommit, crate::error::FolioError> {
+        let token = uuid::Uuid::now_v7().simple().to_string();
+        let reason = result.failure.as_deref().unwrap_or("stages done");
+        let sql = format!(
+            "WITH upd AS ({} RETURNING id, document_id, state), \
+             ev AS ( \
+               INSERT INTO events (at, actor, entity, entity_id, from_state, to_state, reason) \
+               SELECT now(), $20, 'page', CAST(id AS TEXT), 'leased', state, $23 FROM upd \
+             ), doc AS ( \
+               UPDATE documents d SET pages_left = d.pages_left - 1, \
+               state = CASE WHEN d.pages_left = 1 THEN 'finishing' ELSE d.state END, \
+               lease_owner = CASE WHEN d.pages_left = 1 THEN $20 ELSE d.lease_owner END, \
+               lease_token = CASE WHEN d.pages_left = 1 THEN $24 ELSE d.lease_token END, \
+               lease_expires = CASE WHEN d.pages_left = 1 THEN {{later:$25}} ELSE d.lease_expires END \
+               FROM upd WHERE d.id = upd.document_id RETURNING d.id, d.pages_left \
+             ), dev AS ( \
+               INSERT INTO events (at, actor, entity, entity_id, from_state, to_state, reason) \
+               SELECT now(), $20, 'document', id, 'queued', 'finishing', 'last page done' \
+               FROM doc WHERE pages_left = 0 \
+             ) \
+             SELECT (SELECT COUNT(*) FROM upd), (SELECT pages_left FROM doc)",
+            super::COMPLETE_PAGE
+        );
+        let row =
+            super::bind_page_result(sqlx::query(self.sql(&sql)), claim, result, state, worker)
+                .bind(reason)
+                .bind(&token)
+                .bind(lease_s)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        let updated: i64 = row.try_get(0).map_err(|e| self.err(e))?;
+        let left: Option<i64> = row.try_get(1).map_err(|e| self.err(e))?;
+        Ok(match (updated, left) {
+            (0, _) => super::PageCommit::Stale,
+            (_, Some(0)) => super::PageCommit::DocumentReady(super::DocClaim {
+                document_id: claim.document_id.clone(),
+                token,
+            }),
+            _ => super::PageCommit::Recorded,
+        })
+    }
+}
