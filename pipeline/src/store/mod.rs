@@ -204,6 +204,21 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Runs a query and maps every row, with the store's error.
+    async fn fetch_map<T>(
+        &self,
+        query: AnyQuery<'_>,
+        map: impl Fn(&AnyRow) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, FolioError> {
+        let rows = query.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(map)
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Appends one state change to the history inside the caller's
+    /// transaction, so the change and its record commit together.
     async fn event(
         &self,
         tx: &mut Tx,
@@ -271,16 +286,13 @@ impl Store {
 
     /// Every batch, newest first.
     pub async fn batches(&self) -> Result<Vec<BatchRow>, FolioError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {BATCH_COLUMNS} FROM batches ORDER BY created_at DESC"
-        )))
-        .fetch_all(&self.pool)
+        self.fetch_map(
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT {BATCH_COLUMNS} FROM batches ORDER BY created_at DESC"
+            ))),
+            batch_row,
+        )
         .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(batch_row)
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))
     }
 
     /// What the store knows of a file by its SHA-256.
@@ -299,18 +311,15 @@ impl Store {
 
     /// Every file of a batch, in arrival order.
     pub async fn files(&self, batch_id: &str) -> Result<Vec<FileRow>, FolioError> {
-        let rows = sqlx::query(
-            "SELECT sha256, batch_id, original_name, bytes, pages, state, reason FROM files \
+        self.fetch_map(
+            sqlx::query(
+                "SELECT sha256, batch_id, original_name, bytes, pages, state, reason FROM files \
              WHERE batch_id = $1 ORDER BY arrived_at, original_name",
+            )
+            .bind(batch_id),
+            file_row,
         )
-        .bind(batch_id)
-        .fetch_all(&self.pool)
         .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(file_row)
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))
     }
 
     // ---- ingest ------------------------------------------------------
@@ -914,21 +923,18 @@ impl Store {
         document_id: &str,
         window: usize,
     ) -> Result<Vec<RescanCandidate>, FolioError> {
-        let rows = sqlx::query(
-            "SELECT p.id, p.document_id, p.seq, CAST(p.phash AS TEXT), p.ocr_text, d.state \
+        self.fetch_map(
+            sqlx::query(
+                "SELECT p.id, p.document_id, p.seq, CAST(p.phash AS TEXT), p.ocr_text, d.state \
              FROM pages p JOIN documents d ON d.id = p.document_id \
              WHERE d.batch_id = $1 AND p.document_id <> $2 AND p.state = 'done' \
              AND p.blank = $3 ORDER BY p.id DESC LIMIT $4",
-        )
-        .bind(batch_id)
-        .bind(document_id)
-        .bind(false)
-        .bind(window as i64)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
+            )
+            .bind(batch_id)
+            .bind(document_id)
+            .bind(false)
+            .bind(window as i64),
+            |r| {
                 let doc: String = r.try_get(1)?;
                 let seq: i64 = r.try_get(2)?;
                 let state: String = r.try_get(5)?;
@@ -942,9 +948,9 @@ impl Store {
                         .map(DocState::is_final)
                         .unwrap_or(false),
                 })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+            },
+        )
+        .await
     }
 
     /// Commits a finished document if `claim`'s token is still its own:
@@ -1226,17 +1232,12 @@ impl Store {
     /// The history of one thing (`entity` = batch, document, page, field,
     /// file), oldest first.
     pub async fn events(&self, entity: &str, entity_id: &str) -> Result<Vec<Event>, FolioError> {
-        let rows = sqlx::query(
+        self.fetch_map(sqlx::query(
             "SELECT CAST(at AS TEXT), actor, entity, entity_id, from_state, to_state, reason FROM events \
              WHERE entity = $1 AND entity_id = $2 ORDER BY id",
         )
         .bind(entity)
-        .bind(entity_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
+        .bind(entity_id), |r| {
                 Ok(Event {
                     at: r.try_get(0)?,
                     actor: r.try_get(1)?,
@@ -1246,9 +1247,7 @@ impl Store {
                     to: r.try_get(5)?,
                     reason: r.try_get(6)?,
                 })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+            }).await
     }
 
     /// How many times each page of a batch went from leased to done or
@@ -1257,34 +1256,22 @@ impl Store {
         &self,
         batch_id: &str,
     ) -> Result<Vec<(i64, i64)>, FolioError> {
-        let rows = sqlx::query(
+        self.fetch_map(sqlx::query(
             "SELECT p.id, (SELECT COUNT(*) FROM events e WHERE e.entity = 'page' \
                AND e.entity_id = CAST(p.id AS TEXT) AND e.from_state = 'leased' AND e.to_state IN ('done', 'failed')) \
              FROM pages p JOIN documents d ON d.id = p.document_id WHERE d.batch_id = $1 ORDER BY p.id",
         )
-        .bind(batch_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        .bind(batch_id), |r| Ok((r.try_get(0)?, r.try_get(1)?))).await
     }
 
     // ---- reports -----------------------------------------------------
 
     /// Every document of a batch, in order.
     pub async fn documents(&self, batch_id: &str) -> Result<Vec<DocumentRow>, FolioError> {
-        let rows = sqlx::query(
+        self.fetch_map(sqlx::query(
             "SELECT id, seq, class, state, pages, package_path FROM documents WHERE batch_id = $1 ORDER BY seq",
         )
-        .bind(batch_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
+        .bind(batch_id), |r| {
                 Ok(DocumentRow {
                     id: r.try_get(0)?,
                     seq: r.try_get(1)?,
@@ -1293,15 +1280,13 @@ impl Store {
                     pages: r.try_get(4)?,
                     package_path: r.try_get(5)?,
                 })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+            }).await
     }
 
     /// Every page of a batch with its image-stage results, in document
     /// order: the source of the QC report.
     pub async fn page_reports(&self, batch_id: &str) -> Result<Vec<PageReportRow>, FolioError> {
-        let rows = sqlx::query(
+        self.fetch_map(sqlx::query(
             "SELECT p.document_id, p.seq, f.original_name, p.file_page, p.dpi, COALESCE(p.color, 'unknown'), \
              COALESCE(p.skew_deg, 0.0), COALESCE(p.orientation_deg, 0), \
              CAST(CASE WHEN p.blank THEN 1 ELSE 0 END AS BIGINT), CAST(CASE WHEN p.qc_pass THEN 1 ELSE 0 END AS BIGINT), \
@@ -1309,12 +1294,7 @@ impl Store {
              FROM pages p JOIN documents d ON d.id = p.document_id JOIN files f ON f.sha256 = p.file_sha256 \
              WHERE d.batch_id = $1 AND p.state IN ('done', 'failed') ORDER BY d.seq, p.seq",
         )
-        .bind(batch_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
+        .bind(batch_id), |r| {
                 let state: String = r.try_get(12)?;
                 Ok(PageReportRow {
                     document_id: r.try_get(0)?,
@@ -1332,23 +1312,16 @@ impl Store {
                     outcome: if state == "done" { "ok" } else { "failed" }.into(),
                     failure: r.try_get(13)?,
                 })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+            }).await
     }
 
     /// Fields of a document.
     pub async fn fields(&self, document_id: &str) -> Result<Vec<FieldRow>, FolioError> {
-        let rows = sqlx::query(
+        self.fetch_map(sqlx::query(
             "SELECT name, value, confidence, page, CAST(bbox AS TEXT), status, reason FROM fields \
              WHERE document_id = $1 ORDER BY name",
         )
-        .bind(document_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
+        .bind(document_id), |r| {
                 Ok(FieldRow {
                     name: r.try_get(0)?,
                     value: r.try_get(1)?,
@@ -1358,9 +1331,7 @@ impl Store {
                     status: r.try_get(5)?,
                     reason: r.try_get(6)?,
                 })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+            }).await
     }
 
     /// Closes the pool, flushing SQLite's WAL.
