@@ -115,6 +115,11 @@ INSERT INTO pages (document_id, seq, file_sha256, file_page, state, attempts, wi
     FROM pages_v1 ORDER BY document_id, seq;
 INSERT INTO fields SELECT document_id, name, value, confidence, page, bbox, status, reason FROM fields_v1;
 
+-- Files an interrupted run of the old runner recorded but never put in a
+-- document had no queued work; forget them so the next ingest of their
+-- folder queues them (their content is still in the input folder).
+DELETE FROM files WHERE state = 'arrived' AND sha256 NOT IN (SELECT file_sha256 FROM pages_v1);
+
 DROP TABLE fields_v1;
 DROP TABLE pages_v1;
 DROP TABLE documents_v1;
