@@ -93,6 +93,8 @@ CREATE TABLE pages (
     CHECK ((state = 'leased') = (lease_token IS NOT NULL))
 );
 CREATE INDEX pages_state ON pages (state, id);
+-- Claims walk this in page order: done pages never have to be skipped.
+CREATE INDEX pages_claimable ON pages (id) WHERE state IN ('queued', 'leased');
 CREATE INDEX pages_owner ON pages (lease_owner);
 CREATE INDEX pages_done_at ON pages (done_at);
 

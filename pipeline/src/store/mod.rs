@@ -597,7 +597,7 @@ impl Store {
         let rows = sqlx::query(self.sql(
             "SELECT p.id, p.state, p.lease_owner, d.batch_id, d.class FROM pages p \
              JOIN documents d ON d.id = p.document_id \
-             WHERE (p.state = 'queued' OR (p.state = 'leased' AND p.lease_expires < {now})) \
+             WHERE p.state IN ('queued', 'leased') AND (p.state = 'queued' OR (p.state = 'leased' AND p.lease_expires < {now})) \
              AND ($1 = '' OR d.batch_id = $1) ORDER BY p.id LIMIT $2 {lock:p}",
         ))
         .bind(batch.unwrap_or(""))

@@ -105,7 +105,7 @@ impl super::Store {
             "WITH next AS ( \
                SELECT p.id, p.state AS was, p.lease_owner AS was_owner FROM pages p \
                JOIN documents d ON d.id = p.document_id \
-               WHERE (p.state = 'queued' OR (p.state = 'leased' AND p.lease_expires < now())) \
+               WHERE p.state IN ('queued', 'leased') AND (p.state = 'queued' OR (p.state = 'leased' AND p.lease_expires < now())) \
                AND ($1 = '' OR d.batch_id = $1) ORDER BY p.id LIMIT $2 FOR UPDATE OF p SKIP LOCKED \
              ), claimed AS ( \
                UPDATE pages p SET state = 'leased', lease_owner = $3, lease_token = $4 || '-' || p.id, \
