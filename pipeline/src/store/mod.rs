@@ -82,6 +82,8 @@ pub struct Store {
     backend: Backend,
     dialect: &'static Dialect,
     url: String,
+    /// The URL as given (the SQLite file's path is in it).
+    raw_url: String,
 }
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -100,18 +102,15 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store, FolioError> {
         let store = Self::connect(url).await?;
         match store.backend {
-            Backend::Sqlite => sqlite::migrate(&store.pool)
+            Backend::Sqlite => sqlite::migrate(&store.pool, url)
                 .await
                 .map_err(|e| store.err(e))?,
-            Backend::Postgres => match postgres::check_schema(&store.pool)
+            Backend::Postgres => match postgres::check_schema_in_turn(&store.pool)
                 .await
                 .map_err(|e| store.err(e))?
             {
                 postgres::SchemaCheck::Current => {}
-                postgres::SchemaCheck::Empty => {
-                    tracing::warn!("new database: creating Folio's schema");
-                    store.migrate().await?;
-                }
+                postgres::SchemaCheck::Empty => store.migrate().await?,
                 postgres::SchemaCheck::Behind { database, folio } => {
                     return Err(store.err(format!(
                         "the database schema is version {database}, this folio needs {folio}: \
@@ -156,12 +155,13 @@ impl Store {
             backend,
             dialect,
             url: redact(url),
+            raw_url: url.to_string(),
         })
     }
 
     async fn migrate(&self) -> Result<(), FolioError> {
         match self.backend {
-            Backend::Sqlite => sqlite::migrate(&self.pool).await,
+            Backend::Sqlite => sqlite::migrate(&self.pool, &self.raw_url).await,
             Backend::Postgres => postgres::migrator().run(&self.pool).await,
         }
         .map_err(|e| self.err(e))

@@ -44,6 +44,38 @@ pub(super) enum SchemaCheck {
     Ahead { database: i64, folio: i64 },
 }
 
+/// Any number, the same in every folio: the key of the lock under which a
+/// new database's schema is created.
+const CREATION_LOCK: i64 = 7_306_011_028;
+
+/// Checks the schema holding the creation lock; on an empty database the
+/// first process creates the schema while the others wait, then find it
+/// whole (workers that start together on a new database all start).
+pub(super) async fn check_schema_in_turn(pool: &AnyPool) -> Result<SchemaCheck, String> {
+    let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(CREATION_LOCK)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let checked = async {
+        match check_schema(pool).await.map_err(|e| e.to_string())? {
+            SchemaCheck::Empty => {
+                tracing::warn!("new database: creating Folio's schema");
+                migrator().run(pool).await.map_err(|e| e.to_string())?;
+                Ok(SchemaCheck::Current)
+            }
+            other => Ok(other),
+        }
+    }
+    .await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(CREATION_LOCK)
+        .execute(&mut *conn)
+        .await;
+    checked
+}
+
 /// Compares the applied migrations with this build's.
 pub(super) async fn check_schema(pool: &AnyPool) -> Result<SchemaCheck, sqlx::Error> {
     let exists: i64 = pool
@@ -64,6 +96,9 @@ pub(super) async fn check_schema(pool: &AnyPool) -> Result<SchemaCheck, sqlx::Er
         .map(|r| r.try_get::<i64, _>(0))
         .collect::<Result<_, _>>()?;
     let ours: Vec<i64> = migrator().iter().map(|m| m.version).collect();
+    if applied.is_empty() {
+        return Ok(SchemaCheck::Empty);
+    }
     let database = applied.last().copied().unwrap_or(0);
     let folio = ours.last().copied().unwrap_or(0);
     Ok(if applied.iter().any(|v| !ours.contains(v)) {

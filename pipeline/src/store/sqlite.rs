@@ -35,9 +35,46 @@ pub(super) async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
         .await
 }
 
-/// Brings the schema up to date (safe to call on every start).
-pub(super) async fn migrate(pool: &AnyPool) -> Result<(), sqlx::migrate::MigrateError> {
+/// Brings the schema up to date (safe to call on every start). Processes
+/// that start together on a new file take turns: an exclusive lock on a
+/// file beside the database is held while migrating, so the second one
+/// finds the schema whole instead of creating it a second time.
+pub(super) async fn migrate(pool: &AnyPool, url: &str) -> Result<(), sqlx::migrate::MigrateError> {
+    let _turn = match path(url) {
+        Some(db) => Some(
+            MigrationLock::take(&format!("{db}.migrate-lock"))
+                .map_err(|e| sqlx::migrate::MigrateError::Execute(sqlx::Error::Io(e)))?,
+        ),
+        None => None,
+    };
     sqlx::migrate!("./migrations/sqlite").run(pool).await
+}
+
+/// An exclusive `flock` held until dropped.
+struct MigrationLock(std::fs::File);
+
+impl MigrationLock {
+    fn take(path: &str) -> std::io::Result<MigrationLock> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
+        // SAFETY: a valid open descriptor; flock only blocks until granted.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(MigrationLock(file))
+    }
+}
+
+impl Drop for MigrationLock {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is still open.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
 }
 
 /// The migrations this build carries.
