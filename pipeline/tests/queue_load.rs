@@ -22,6 +22,7 @@ fn load(kind: Kind) {
             tasks: 400,
             workers,
             sample_waits: false,
+            analyze: true,
         };
         let r = rt
             .block_on(driver::run(&cfg))

@@ -27,7 +27,11 @@ impl Planner for PerFile {
             .collect()
     }
     fn document_id(&self, batch: &BatchRow, seq: i64) -> String {
-        format!("{}-{}-{seq:04}", batch.name, &batch.id[batch.id.len() - 6..])
+        format!(
+            "{}-{}-{seq:04}",
+            batch.name,
+            &batch.id[batch.id.len() - 6..]
+        )
     }
 }
 
