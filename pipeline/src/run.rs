@@ -8,7 +8,7 @@ use crate::error::FolioError;
 use crate::ingest::{self, IngestOptions, Intake};
 use crate::progress::Progress;
 use crate::settings::Settings;
-use crate::store::{Actor, BatchRow, DocState, Store};
+use crate::store::{Actor, BatchRow, DocState, PageCounts, Store};
 use crate::work::{self, Scope, WorkReport};
 use folio_stages::orient::OsdEngine;
 use folio_stages::recognize::TesseractEngine;
@@ -50,6 +50,8 @@ pub struct RunSummary {
     /// Documents this run's ingest queued, as they ended.
     pub documents: Vec<DocSummary>,
     pub documents_awaiting_keying: usize,
+    /// Pages of the whole batch per state (other runs' work included).
+    pub batch_pages: PageCounts,
     pub pages: usize,
     pub pages_failed: usize,
     pub pages_blank: usize,
@@ -70,9 +72,10 @@ pub struct RunSummary {
 
 impl RunSummary {
     /// True when an operator must look at something: quarantined files
-    /// or failed pages.
+    /// or failed pages anywhere in the batch (also when another run or
+    /// worker processed them).
     pub fn needs_attention(&self) -> bool {
-        !self.intake.quarantined.is_empty() || self.pages_failed > 0
+        !self.intake.quarantined.is_empty() || self.pages_failed > 0 || self.batch_pages.failed > 0
     }
 }
 
@@ -164,6 +167,7 @@ pub async fn run(
         .into_iter()
         .filter(|r| mine.contains(&r.document_id.as_str()))
         .collect();
+    let (batch_pages, _) = store.batch_counts(&batch_id).await?;
     let seconds = started.elapsed().as_secs_f64();
     let pages = intake.pages();
     Ok(RunSummary {
@@ -174,6 +178,7 @@ pub async fn run(
             .filter(|d| d.state == DocState::AwaitingKeying.as_str())
             .count(),
         documents,
+        batch_pages,
         pages,
         pages_failed: rows.iter().filter(|r| r.outcome != "ok").count(),
         pages_blank: rows.iter().filter(|r| r.blank).count(),

@@ -62,7 +62,7 @@ impl Default for WorkOptions {
         WorkOptions {
             lease_seconds: 60.0,
             poll_ms: 250,
-            max_attempts: 3,
+            max_attempts: 5,
             shutdown_grace_seconds: 6.0,
         }
     }

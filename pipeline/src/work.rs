@@ -142,6 +142,8 @@ pub async fn work(
         ..WorkReport::default()
     };
     let mut inflight: JoinSet<Result<Done, FolioError>> = JoinSet::new();
+    let orphan_every = Duration::from_secs_f64((lease / 3.0).max(0.2));
+    let mut last_orphan_check = std::time::Instant::now();
     let result: Result<(), FolioError> = async {
         loop {
             if *stop.borrow() {
@@ -154,12 +156,25 @@ pub async fn work(
             let mut claimed = 0;
             let free = slots.saturating_sub(inflight.len());
             if free > 0 {
+                // A document whose finishing worker died is taken before
+                // new pages (looked for once per renewal period), so it
+                // does not wait for the end of the batch.
+                let orphans_due = last_orphan_check.elapsed() >= orphan_every;
+                if orphans_due {
+                    last_orphan_check = std::time::Instant::now();
+                    if let Some(doc) = store.claim_document(actor, lease, batch).await? {
+                        let ctx = ctx.clone();
+                        inflight.spawn(async move { finish(&ctx, doc).await.map(Done::Document) });
+                        continue;
+                    }
+                }
                 let claims = store.claim_pages(actor, free, lease, batch).await?;
                 claimed += claims.len();
                 for claim in claims {
                     inflight.spawn(page_task(ctx.clone(), claim));
                 }
                 if claimed == 0
+                    && !orphans_due
                     && let Some(doc) = store.claim_document(actor, lease, batch).await?
                 {
                     claimed += 1;

@@ -36,6 +36,9 @@ pub struct Dialect {
     json: &'static str,
     lock_rows: &'static str,
     lock_source: Option<&'static str>,
+    /// The pages table as claims read it (SQLite must be told to walk
+    /// the partial index of claimable pages).
+    claimable: &'static str,
 }
 
 impl Dialect {
@@ -55,6 +58,7 @@ impl Dialect {
                 "until" => out.push_str(&self.seconds_until.replace("$X", arg)),
                 "json" => out.push_str(&self.json.replace("$N", arg)),
                 "lock" => out.push_str(&self.lock_rows.replace("$X", arg)),
+                "claimable" => out.push_str(self.claimable),
                 _ => {
                     out.push('{');
                     out.push_str(tag);
@@ -529,6 +533,16 @@ impl Store {
             .await?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
+        if self.backend == Backend::Postgres && pages > 0 {
+            // Fresh statistics keep the claim on its index after a large
+            // ingest (a server may not have analysed the tables yet).
+            if let Err(e) = sqlx::query("ANALYZE pages, documents")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!("analyzing after ingest: {e}");
+            }
+        }
         Ok(IngestOutcome {
             batch,
             created,
@@ -595,7 +609,7 @@ impl Store {
         }
         let mut tx = self.begin().await?;
         let rows = sqlx::query(self.sql(
-            "SELECT p.id, p.state, p.lease_owner, d.batch_id, d.class FROM pages p \
+            "SELECT p.id, p.state, p.lease_owner, d.batch_id, d.class FROM {claimable} \
              JOIN documents d ON d.id = p.document_id \
              WHERE p.state IN ('queued', 'leased') AND (p.state = 'queued' OR (p.state = 'leased' AND p.lease_expires < {now})) \
              AND ($1 = '' OR d.batch_id = $1) ORDER BY p.id LIMIT $2 {lock:p}",
@@ -771,12 +785,14 @@ impl Store {
     }
 
     /// Gives back every lease `worker` holds (at shutdown): its pages go
-    /// back to the queue, its documents stay `finishing` for any worker.
+    /// back to the queue, its documents stay `finishing` for any worker. A
+    /// page given back was not tried, so its claim does not count towards
+    /// `max_attempts`.
     pub async fn release(&self, worker: &Actor, reason: &str) -> Result<u64, FolioError> {
         let mut tx = self.begin().await?;
         let pages = sqlx::query(
-            "UPDATE pages SET state = 'queued', lease_owner = NULL, lease_token = NULL, lease_expires = NULL \
-             WHERE lease_owner = $1 AND state = 'leased' RETURNING id",
+            "UPDATE pages SET state = 'queued', lease_owner = NULL, lease_token = NULL, lease_expires = NULL, \
+             attempts = attempts - 1 WHERE lease_owner = $1 AND state = 'leased' RETURNING id",
         )
         .bind(worker.as_str())
         .fetch_all(&mut *tx)

@@ -119,6 +119,7 @@ pub(super) const DIALECT: Dialect = Dialect {
     json: "CAST($N AS jsonb)",
     lock_rows: "FOR UPDATE OF $X SKIP LOCKED",
     lock_source: Some("SELECT pg_advisory_xact_lock(hashtext($1))"),
+    claimable: "pages p",
 };
 
 // The two statements every page costs, each one round trip: data-

@@ -91,6 +91,7 @@ pub(super) const DIALECT: Dialect = Dialect {
     json: "$N",
     lock_rows: "",
     lock_source: None,
+    claimable: "pages p INDEXED BY pages_claimable",
 };
 
 /// The file path inside a `sqlite:` URL, if it names a file.
