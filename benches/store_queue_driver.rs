@@ -437,6 +437,7 @@ async fn work(store: &Store, me: &Actor, batch_id: &str) -> anyhow::Result<Worke
         package_path: "x".into(),
         fields: vec![],
         rescans: vec![],
+        rekeyed: false,
     };
     let empty = PageResult::default();
     loop {

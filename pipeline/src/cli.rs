@@ -9,7 +9,7 @@ use crate::run::{self, RunOptions, RunSummary};
 use crate::settings::Settings;
 use crate::store::{Actor, Store};
 use crate::work::{self, Scope};
-use crate::{inspect, qc, status};
+use crate::{inspect, qc, report, status, web};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -114,6 +114,56 @@ pub enum Command {
     /// Create or update the database schema (the only command that
     /// changes a shared PostgreSQL schema).
     Migrate,
+    /// The keying station's web server (keyers, arbiters, supervisors).
+    Serve {
+        /// Address to listen on (default: folio.toml `[web] listen`);
+        /// port 0 picks a free one.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Keying station users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Figures from the store.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+}
+
+/// `folio user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        name: String,
+        /// keyer, arbiter, supervisor or admin.
+        #[arg(long)]
+        role: String,
+        /// Read the password from standard input (the only way: never
+        /// on the command line, where `ps` shows it).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List users with their role, pseudonym and lock state.
+    List,
+}
+
+/// `folio report …`
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Per keyer: fields/hour, keystrokes/hour, error rate; per arbiter:
+    /// decisions/hour.
+    Keyers {
+        /// Only work done since this date (YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// CSV instead of a table.
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 /// Runs the parsed command.
@@ -235,6 +285,28 @@ async fn dispatch(command: Command, mut settings: Settings) -> Result<ExitCode, 
         Command::Status { batch, json } => {
             let store = Store::open(&settings.database_url).await?;
             let code = status::run(&store, batch.as_deref(), json).await;
+            store.close().await;
+            code
+        }
+        Command::Serve { listen } => {
+            let store = Store::open(&settings.database_url).await?;
+            let listen = listen.unwrap_or_else(|| settings.web.listen.clone());
+            let stop = work::shutdown_signal();
+            let result = web::serve(store.clone(), Arc::new(settings), &listen, stop).await;
+            store.close().await;
+            result.map(|()| ExitCode::Ok)
+        }
+        Command::User { command } => {
+            let store = Store::open(&settings.database_url).await?;
+            let code = report::user_command(&store, command).await;
+            store.close().await;
+            code
+        }
+        Command::Report {
+            command: ReportCommand::Keyers { since, csv },
+        } => {
+            let store = Store::open(&settings.database_url).await?;
+            let code = report::keyers(&store, since.as_deref(), csv).await;
             store.close().await;
             code
         }

@@ -52,11 +52,21 @@ fn assemble(
         .iter()
         .map(|p| serde_json::from_str(&p.result.words).unwrap_or_default())
         .collect();
-    let fields: Vec<FieldValue> = if class.fields.is_empty() {
+    // The first finish reads the fields; after keying, the package is
+    // rebuilt with the final values the store holds.
+    let rekeyed = !work.fields.is_empty();
+    let fields: Vec<FieldRow> = if rekeyed {
+        work.fields.clone()
+    } else if class.fields.is_empty() {
         Vec::new()
     } else {
         let refs: Vec<&[Word]> = words.iter().map(Vec::as_slice).collect();
-        class.fields.extract(&refs, class.confidence_threshold)
+        class
+            .fields
+            .extract(&refs, class.confidence_threshold)
+            .iter()
+            .map(field_row)
+            .collect()
     };
     let rescans = find_rescans(work, candidates, settings);
 
@@ -133,10 +143,7 @@ fn assemble(
         }));
     }
 
-    let keying = fields
-        .iter()
-        .filter(|f| matches!(f.route, Route::Keying { .. }))
-        .count();
+    let keying = fields.iter().filter(|f| !f.is_final()).count();
     let state = if failed_pages > 0 || failure.is_some() {
         DocState::Failed
     } else if keying > 0 {
@@ -153,9 +160,7 @@ fn assemble(
         "failure": failure,
         "originals": originals,
         "pages": page_index,
-        "fields": fields.iter().map(|f| (f.name.clone(), json!({
-            "value": f.value, "confidence": f.confidence, "page": f.page.map(|p| p + 1), "bbox": f.bbox, "route": f.route,
-        }))).collect::<serde_json::Map<_, _>>(),
+        "fields": fields.iter().map(|f| (f.name.clone(), index_field(f))).collect::<serde_json::Map<_, _>>(),
     });
     let index_text =
         serde_json::to_string_pretty(&index).map_err(|e| FolioError::Internal(e.to_string()))?;
@@ -177,11 +182,21 @@ fn assemble(
             aside.display()
         ),
     }
+    if rekeyed && state == DocState::Packaged {
+        // The copy that waited for the keyers is superseded.
+        let waited = export::awaiting_dir(out, &work.id);
+        if let Err(e) = std::fs::remove_dir_all(&waited)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("{}: {e}", waited.display());
+        }
+    }
     Ok(DocumentOutcome {
         state,
         package_path: dest.to_string_lossy().to_string(),
-        fields: fields.iter().map(field_row).collect(),
+        fields: if rekeyed { Vec::new() } else { fields },
         rescans,
+        rekeyed,
     })
 }
 
@@ -276,6 +291,7 @@ fn field_row(f: &FieldValue) -> FieldRow {
         Route::Accepted => ("accepted", None),
         Route::Keying { reason } => ("awaiting_keying", Some(reason.clone())),
     };
+    let accepted = status == "accepted";
     FieldRow {
         name: f.name.clone(),
         value: f.value.clone(),
@@ -286,5 +302,37 @@ fn field_row(f: &FieldValue) -> FieldRow {
             .map(|b| format!("[{},{},{},{}]", b.x0, b.y0, b.x1, b.y1)),
         status: status.into(),
         reason,
+        final_value: if accepted { f.value.clone() } else { None },
+        outcome: accepted.then(|| "value".into()),
+        source: accepted.then(|| "ocr".into()),
+        keyers: None,
     }
+}
+
+/// A field in `index.json`: the final value with its provenance (source
+/// and the keyers' pseudonyms), and what OCR read.
+fn index_field(f: &FieldRow) -> serde_json::Value {
+    let provenance: serde_json::Value = f
+        .keyers
+        .as_deref()
+        .and_then(|k| serde_json::from_str(k).ok())
+        .unwrap_or(json!({}));
+    let bbox: serde_json::Value = f
+        .bbox
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(json!(null));
+    json!({
+        "value": if f.is_final() { f.final_value.clone() } else { None },
+        "status": f.status,
+        "source": f.source,
+        "outcome": f.outcome,
+        "keyers": provenance.get("keyers").cloned().unwrap_or(json!([])),
+        "arbiter": provenance.get("arbiter").cloned(),
+        "reason": f.reason,
+        "ocr_value": f.value,
+        "confidence": f.confidence,
+        "page": f.page,
+        "bbox": bbox,
+    })
 }

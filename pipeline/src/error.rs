@@ -34,6 +34,8 @@ pub enum ExitCode {
 pub enum FolioError {
     #[error("configuration {file}: {reason}")]
     Config { file: PathBuf, reason: String },
+    #[error("{0}")]
+    Usage(String),
     #[error("unknown document class '{name}' (known: {known})")]
     UnknownClass { name: String, known: String },
     #[error("input {path}: {reason}")]
@@ -62,7 +64,9 @@ impl FolioError {
     /// The exit code this error ends the process with.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            FolioError::Config { .. } | FolioError::UnknownClass { .. } => ExitCode::Usage,
+            FolioError::Config { .. } | FolioError::UnknownClass { .. } | FolioError::Usage(_) => {
+                ExitCode::Usage
+            }
             FolioError::Input { .. } => ExitCode::Input,
             FolioError::Output { .. } | FolioError::Space { .. } => ExitCode::Output,
             FolioError::Interrupted(_) => ExitCode::Interrupted,

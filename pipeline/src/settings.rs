@@ -38,6 +38,54 @@ pub struct RawConfig {
     pub image: ImageOptions,
     pub rescan: RescanOptions,
     pub work: WorkOptions,
+    pub web: WebOptions,
+    pub keying: KeyingOptions,
+}
+
+/// `[web]`: the keying station's server and its sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebOptions {
+    /// Address `folio serve` listens on unless `--listen` says otherwise.
+    pub listen: String,
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: f64,
+    /// Failed logins in a row that lock an account ...
+    pub lockout_after: i64,
+    /// ... for this many minutes.
+    pub lockout_minutes: f64,
+    /// Mark the session cookie `Secure`: `true`, `false`, or unset to
+    /// decide per request (a TLS proxy's `X-Forwarded-Proto: https`).
+    pub secure_cookies: Option<bool>,
+}
+
+impl Default for WebOptions {
+    fn default() -> Self {
+        WebOptions {
+            listen: "127.0.0.1:8080".into(),
+            session_idle_minutes: 30.0,
+            lockout_after: 5,
+            lockout_minutes: 15.0,
+            secure_cookies: None,
+        }
+    }
+}
+
+/// `[keying]`: how keyers hold tasks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyingOptions {
+    /// Seconds a keyer holds a task; after that it goes back to the queue
+    /// and a late submit is refused.
+    pub lease_seconds: f64,
+}
+
+impl Default for KeyingOptions {
+    fn default() -> Self {
+        KeyingOptions {
+            lease_seconds: 120.0,
+        }
+    }
 }
 
 /// `[work]`: how workers hold and give back pages.
@@ -134,6 +182,8 @@ pub struct Settings {
     pub image: ImageOptions,
     pub rescan: RescanOptions,
     pub work: WorkOptions,
+    pub web: WebOptions,
+    pub keying: KeyingOptions,
     pub classes: BTreeMap<String, DocClass>,
     pub default_class: String,
     /// The file the settings came from, for messages.
@@ -196,6 +246,17 @@ impl Settings {
                 "[work] lease_seconds must be at least 1, got {}",
                 work.lease_seconds
             )));
+        }
+        if !(raw.keying.lease_seconds.is_finite() && raw.keying.lease_seconds >= 1.0) {
+            return Err(cfg_err(format!(
+                "[keying] lease_seconds must be at least 1, got {}",
+                raw.keying.lease_seconds
+            )));
+        }
+        if !(raw.web.session_idle_minutes > 0.0 && raw.web.lockout_after >= 1) {
+            return Err(cfg_err(
+                "[web] session_idle_minutes must be above 0 and lockout_after at least 1".to_string(),
+            ));
         }
         if work.max_attempts < 1 {
             return Err(cfg_err(format!(
@@ -276,6 +337,8 @@ impl Settings {
             data_dir,
             objects_dir,
             work,
+            web: raw.web,
+            keying: raw.keying,
             database_url,
             workers,
             organization: raw.organization.unwrap_or_else(|| "Folio".into()),

@@ -289,6 +289,26 @@ async fn page_task(ctx: Arc<Ctx>, claim: PageClaim) -> Result<Done, FolioError> 
     })
 }
 
+/// Packages a document whose finishing lease `actor` holds — the keying
+/// station's server, once a document's last field is final — with the
+/// same code a worker uses; true when the store accepted the outcome.
+pub async fn finish_claimed(
+    store: &Store,
+    settings: Arc<Settings>,
+    pool: Arc<rayon::ThreadPool>,
+    actor: &Actor,
+    claim: DocClaim,
+) -> Result<bool, FolioError> {
+    let ctx = Arc::new(Ctx {
+        store: store.clone(),
+        objects: Objects::new(&settings.objects_dir),
+        settings,
+        actor: actor.clone(),
+        pool,
+    });
+    finish(&ctx, claim).await
+}
+
 /// Finishes a document this worker holds the lease of; true when the
 /// store accepted the outcome.
 async fn finish(ctx: &Arc<Ctx>, claim: DocClaim) -> Result<bool, FolioError> {

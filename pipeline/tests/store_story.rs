@@ -93,8 +93,13 @@ fn outcome() -> DocumentOutcome {
             bbox: Some("[1,2,3,4]".into()),
             status: "accepted".into(),
             reason: None,
+            final_value: Some("DA-98-0035".into()),
+            outcome: Some("value".into()),
+            source: Some("ocr".into()),
+            keyers: None,
         }],
         rescans: vec![],
+        rekeyed: false,
     }
 }
 

@@ -21,6 +21,27 @@ pub struct FieldSpec {
     /// Format check beyond the pattern (check digits, calendar dates).
     #[serde(default)]
     pub validate: Option<Validator>,
+    /// What the keying station shows as the value's shape (e.g.
+    /// `YYYY-MM-DD`); derived from the validator or pattern when absent.
+    #[serde(default)]
+    pub mask: Option<String>,
+    /// How keyed letters are compared and stored.
+    #[serde(default)]
+    pub case: Case,
+}
+
+/// Letter case of a field's keyed value: IDs and codes are upper case on
+/// paper, so a keyer's `x` and another's `X` are one answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Case {
+    /// Letters folded to upper case.
+    #[default]
+    Upper,
+    /// Letters folded to lower case.
+    Lower,
+    /// Case counts as typed (names, free text).
+    AsTyped,
 }
 
 /// Format checks whose failure means the OCR read is wrong.
@@ -116,6 +137,21 @@ impl FieldSet {
             fields.push((spec.clone(), labels, value));
         }
         Ok(Self { fields })
+    }
+
+    /// The spec of the field called `name`.
+    pub fn spec(&self, name: &str) -> Option<&FieldSpec> {
+        self.fields
+            .iter()
+            .find(|(s, ..)| s.name == name)
+            .map(|(s, ..)| s)
+    }
+
+    /// The value pattern of field `name`, anchored to the whole value:
+    /// what a keyed entry must match.
+    pub fn whole_pattern(&self, name: &str) -> Option<Regex> {
+        let (spec, ..) = self.fields.iter().find(|(s, ..)| s.name == name)?;
+        Regex::new(&format!("^(?:{})$", spec.pattern)).ok()
     }
 
     /// True when the class defines no fields (its documents package at once).
@@ -321,6 +357,8 @@ mod tests {
             labels: labels.iter().map(|s| s.to_string()).collect(),
             pattern: pattern.into(),
             validate,
+            mask: None,
+            case: Case::Upper,
         }
     }
 

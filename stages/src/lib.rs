@@ -9,6 +9,7 @@ pub mod decode;
 pub mod deskew;
 pub mod error;
 pub mod extract;
+pub mod keying;
 pub mod orient;
 pub mod page;
 pub mod prepare;
@@ -16,6 +17,7 @@ pub mod quality;
 mod raster;
 pub mod recognize;
 pub mod rescan;
+pub mod snippet;
 
 pub use error::StageError;
 pub use page::{BBox, ColorMode, PageImage, Word};

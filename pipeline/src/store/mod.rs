@@ -11,10 +11,12 @@
 //! took it over. A document is finished once: the transaction that commits
 //! its last page also hands its lease to that worker.
 
+mod keying;
 mod postgres;
 mod records;
 mod sqlite;
 
+pub use keying::*;
 pub use records::*;
 
 use crate::batch::BatchState;
@@ -25,8 +27,9 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 /// The SQL that differs between backends, as fragments the queries below
 /// are written with: `{now}`, `{later:$n}` (now + $n seconds),
-/// `{until:COL}` (seconds from now to COL), `{json:$n}` and `{lock:ALIAS}`
-/// (row lock that skips rows other workers hold).
+/// `{until:COL}` (seconds from now to COL), `{json:$n}`, `{ts:$n}` (text
+/// as a timestamp), `{lock:ALIAS}` (row lock that skips rows other workers
+/// hold) and `{for_update}` (row lock that waits).
 #[derive(Debug)]
 pub struct Dialect {
     begin: &'static str,
@@ -35,6 +38,10 @@ pub struct Dialect {
     seconds_until: &'static str,
     json: &'static str,
     lock_rows: &'static str,
+    /// `FOR UPDATE`: a row the transaction changes next, waited for.
+    row_lock: &'static str,
+    /// A text parameter read as a timestamp.
+    timestamp: &'static str,
     lock_source: Option<&'static str>,
     /// The pages table as claims read it (SQLite must be told to walk
     /// the partial index of claimable pages).
@@ -59,6 +66,8 @@ impl Dialect {
                 "json" => out.push_str(&self.json.replace("$N", arg)),
                 "lock" => out.push_str(&self.lock_rows.replace("$X", arg)),
                 "claimable" => out.push_str(self.claimable),
+                "for_update" => out.push_str(self.row_lock),
+                "ts" => out.push_str(&self.timestamp.replace("$N", arg)),
                 _ => {
                     out.push('{');
                     out.push_str(tag);
@@ -928,6 +937,7 @@ impl Store {
             batch,
             pages,
             files,
+            fields: self.fields(document_id).await?,
         })
     }
 
@@ -1008,8 +1018,8 @@ impl Store {
         .await?;
         for f in &outcome.fields {
             sqlx::query(self.sql(
-                "INSERT INTO fields (document_id, name, value, confidence, page, bbox, status, reason) \
-                 VALUES ($1, $2, $3, $4, $5, {json:$6}, $7, $8)",
+                "INSERT INTO fields (document_id, name, value, confidence, page, bbox, status, reason, \
+                 final_value, outcome, source) VALUES ($1, $2, $3, $4, $5, {json:$6}, $7, $8, $9, $10, $11)",
             ))
             .bind(doc)
             .bind(&f.name)
@@ -1019,6 +1029,9 @@ impl Store {
             .bind(&f.bbox)
             .bind(&f.status)
             .bind(&f.reason)
+            .bind(&f.final_value)
+            .bind(&f.outcome)
+            .bind(&f.source)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
@@ -1034,6 +1047,20 @@ impl Store {
                 &reason,
             )
             .await?;
+            if f.status == "awaiting_keying" {
+                // Two blind passes, keyed by two different people.
+                for pass in [1, 2] {
+                    sqlx::query(
+                        "INSERT INTO tasks (document_id, field, kind, pass, state) VALUES ($1, $2, 'key', $3, 'queued')",
+                    )
+                    .bind(doc)
+                    .bind(&f.name)
+                    .bind(pass as i64)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                }
+            }
         }
         for (seq, of) in &outcome.rescans {
             sqlx::query("UPDATE pages SET rescan_of = $1 WHERE document_id = $2 AND seq = $3")
@@ -1063,6 +1090,11 @@ impl Store {
                 &why,
             )
             .await?;
+        }
+        if outcome.rekeyed {
+            self.close_keyed_batch(&mut tx, doc, worker).await?;
+            tx.commit().await.map_err(|e| self.err(e))?;
+            return Ok(true);
         }
         let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE batches SET docs_left = docs_left - 1 WHERE id = (SELECT batch_id FROM documents WHERE id = $1) \
@@ -1100,6 +1132,33 @@ impl Store {
         }
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(true)
+    }
+
+    /// After a keyed document is packaged: its batch is packaged once no
+    /// document of it waits for keying or is being finished.
+    async fn close_keyed_batch(&self, tx: &mut Tx, doc: &str, worker: &Actor) -> Result<(), FolioError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {BATCH_COLUMNS} FROM batches WHERE id = (SELECT batch_id FROM documents WHERE id = $1)"
+        )))
+        .bind(doc)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut batch = batch_row(&row).map_err(|e| self.err(e))?;
+        let counts = self.document_counts_in(tx, &batch.id).await?;
+        if batch.state == BatchState::AwaitingKeying
+            && counts.awaiting_keying == 0
+            && counts.finishing == 0
+            && counts.queued == 0
+        {
+            let why = format!(
+                "keying done: {} document(s) packaged, {} failed",
+                counts.packaged, counts.failed
+            );
+            self.move_batch(tx, &mut batch, BatchState::Packaged, worker, &why)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn document_counts_in(
@@ -1334,8 +1393,8 @@ impl Store {
     /// Fields of a document.
     pub async fn fields(&self, document_id: &str) -> Result<Vec<FieldRow>, FolioError> {
         self.fetch_map(sqlx::query(
-            "SELECT name, value, confidence, page, CAST(bbox AS TEXT), status, reason FROM fields \
-             WHERE document_id = $1 ORDER BY name",
+            "SELECT name, value, confidence, page, CAST(bbox AS TEXT), status, reason, final_value, \
+             outcome, source, keyers FROM fields WHERE document_id = $1 ORDER BY name",
         )
         .bind(document_id), |r| {
                 Ok(FieldRow {
@@ -1346,6 +1405,10 @@ impl Store {
                     bbox: r.try_get(4)?,
                     status: r.try_get(5)?,
                     reason: r.try_get(6)?,
+                    final_value: r.try_get(7)?,
+                    outcome: r.try_get(8)?,
+                    source: r.try_get(9)?,
+                    keyers: r.try_get(10)?,
                 })
             }).await
     }

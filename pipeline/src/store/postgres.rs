@@ -118,6 +118,8 @@ pub(super) const DIALECT: Dialect = Dialect {
     seconds_until: "EXTRACT(EPOCH FROM ($X - now()))::float8",
     json: "CAST($N AS jsonb)",
     lock_rows: "FOR UPDATE OF $X SKIP LOCKED",
+    row_lock: "FOR UPDATE",
+    timestamp: "CAST($N AS timestamptz)",
     lock_source: Some("SELECT pg_advisory_xact_lock(hashtext($1))"),
     claimable: "pages p",
 };

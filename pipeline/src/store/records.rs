@@ -334,6 +334,9 @@ pub struct DocumentWork {
     pub pages: Vec<StoredPage>,
     /// The files its pages come from, in first-use order.
     pub files: Vec<FileRow>,
+    /// Its fields as stored: empty on the first finish; after keying, the
+    /// final values the package is rebuilt with.
+    pub fields: Vec<FieldRow>,
 }
 
 /// An earlier page a new page may be a re-scan of.
@@ -356,6 +359,9 @@ pub struct DocumentOutcome {
     pub fields: Vec<FieldRow>,
     /// `(page seq, label of the page it repeats)`.
     pub rescans: Vec<(i64, String)>,
+    /// True when this finish packages a document whose fields were keyed
+    /// (its fields and batch counters were recorded by the first finish).
+    pub rekeyed: bool,
 }
 
 /// A document as listed.
@@ -378,9 +384,24 @@ pub struct FieldRow {
     pub page: Option<i64>,
     /// JSON `[x0, y0, x1, y1]` on the prepared page.
     pub bbox: Option<String>,
-    /// `accepted` or `awaiting_keying`.
+    /// `accepted` (as read), `awaiting_keying`, `arbitration` or `keyed`.
     pub status: String,
     pub reason: Option<String>,
+    /// What goes into the index once final (`value` stays what OCR read).
+    pub final_value: Option<String>,
+    /// `value`, `illegible` or `empty`, once final.
+    pub outcome: Option<String>,
+    /// `ocr`, `double_keyed` or `arbitrated`, once final.
+    pub source: Option<String>,
+    /// JSON: the keyers' (and arbiter's) pseudonyms, once keyed.
+    pub keyers: Option<String>,
+}
+
+impl FieldRow {
+    /// True when the value is settled (read confidently, or keyed).
+    pub fn is_final(&self) -> bool {
+        matches!(self.status.as_str(), "accepted" | "keyed")
+    }
 }
 
 /// One page in the QC report.

@@ -90,6 +90,8 @@ pub(super) const DIALECT: Dialect = Dialect {
     seconds_until: "((julianday($X) - julianday('now')) * 86400.0)",
     json: "$N",
     lock_rows: "",
+    row_lock: "",
+    timestamp: "$N",
     lock_source: None,
     claimable: "pages p INDEXED BY pages_claimable",
 };

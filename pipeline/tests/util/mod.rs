@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod pg;
+pub mod station;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
