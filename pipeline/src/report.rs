@@ -18,7 +18,14 @@ pub async fn keyers(store: &Store, since: Option<&str>, csv: bool) -> Result<Exi
         )));
     }
     let figures = store.keyer_figures(since).await?;
-    print!("{}", if csv { to_csv(&figures) } else { to_table(&figures) });
+    print!(
+        "{}",
+        if csv {
+            to_csv(&figures)
+        } else {
+            to_table(&figures)
+        }
+    );
     Ok(ExitCode::Ok)
 }
 
@@ -135,11 +142,19 @@ pub async fn user_command(store: &Store, command: UserCommand) -> Result<ExitCod
         UserCommand::List => {
             for u in store.users().await? {
                 let lock = if u.locked_for_s > 0.0 {
-                    format!("  locked for {:.0} more min", (u.locked_for_s / 60.0).ceil())
+                    format!(
+                        "  locked for {:.0} more min",
+                        (u.locked_for_s / 60.0).ceil()
+                    )
                 } else {
                     String::new()
                 };
-                println!("{:<20} {:<10} {}{lock}", u.name, u.role.as_str(), u.pseudonym);
+                println!(
+                    "{:<20} {:<10} {}{lock}",
+                    u.name,
+                    u.role.as_str(),
+                    u.pseudonym
+                );
             }
             Ok(ExitCode::Ok)
         }
@@ -161,6 +176,11 @@ mod tests {
         };
         let csv = to_csv(&[f]);
         assert!(csv.starts_with("user,pseudonym,role,fields,"));
-        assert!(csv.lines().nth(1).unwrap().starts_with("\"wang, li\",K1,keyer,3,"));
+        assert!(
+            csv.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("\"wang, li\",K1,keyer,3,")
+        );
     }
 }

@@ -139,7 +139,7 @@ pub struct RawClass {
     pub description: String,
     /// Overrides `[ocr].languages` for this class.
     pub languages: Option<String>,
-    /// Fields below this confidence (0..1) go to keying.
+    /// Fields below this confidence (0..1) go to keying; 1 keys every field.
     #[serde(default = "default_threshold")]
     pub confidence_threshold: f32,
     #[serde(default = "default_split")]
@@ -255,7 +255,8 @@ impl Settings {
         }
         if !(raw.web.session_idle_minutes > 0.0 && raw.web.lockout_after >= 1) {
             return Err(cfg_err(
-                "[web] session_idle_minutes must be above 0 and lockout_after at least 1".to_string(),
+                "[web] session_idle_minutes must be above 0 and lockout_after at least 1"
+                    .to_string(),
             ));
         }
         if work.max_attempts < 1 {
@@ -397,7 +398,7 @@ fn validate_class(
     };
     if !(0.0..=1.0).contains(&raw.confidence_threshold) {
         return Err(err(format!(
-            "confidence_threshold must be within 0..1, got {}",
+            "confidence_threshold must be within 0..1 (1 sends every field to keying), got {}",
             raw.confidence_threshold
         )));
     }

@@ -39,11 +39,17 @@ async fn key_all(
         );
         let id = task["id"].as_i64().unwrap();
         let a = audit(sup, id).await;
-        let (doc, field) = (a["document"].as_str().unwrap(), a["field"].as_str().unwrap());
+        let (doc, field) = (
+            a["document"].as_str().unwrap(),
+            a["field"].as_str().unwrap(),
+        );
         assert_eq!(task["field"], field);
         let value = value_of(a["original_name"].as_str().unwrap(), field);
         let (status, body) = c
-            .submit(id, json!({"value": value, "keystrokes": value.len() + 1, "active_ms": 2500}))
+            .submit(
+                id,
+                json!({"value": value, "keystrokes": value.len() + 1, "active_ms": 2500}),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         keyed.push((doc.to_string(), field.to_string()));
@@ -67,7 +73,13 @@ fn index_of(k: &Keyed, doc: &str, wait: Duration) -> serde_json::Value {
 /// Items 3 and 4 of the issue end to end on one backend.
 fn double_keying_story(db_url: Option<&str>) {
     let k = Keyed::prepare(&FORMS, db_url, "\n[keying]\nlease_seconds = 3\n");
-    for (name, role) in [("a1", "arbiter"), ("k2", "keyer"), ("k3", "keyer"), ("arb", "arbiter"), ("sup", "supervisor")] {
+    for (name, role) in [
+        ("a1", "arbiter"),
+        ("k2", "keyer"),
+        ("k3", "keyer"),
+        ("arb", "arbiter"),
+        ("sup", "supervisor"),
+    ] {
         k.user(name, role, PW);
     }
     let server = k.serve();
@@ -97,7 +109,9 @@ fn double_keying_story(db_url: Option<&str>) {
         assert_eq!(s, 409, "{body}");
         let t3 = k2.next().await.unwrap();
         assert_eq!(t3["id"], tid);
-        let rel = k2.post(&format!("/api/v1/tasks/{tid}/release"), json!({})).await;
+        let rel = k2
+            .post(&format!("/api/v1/tasks/{tid}/release"), json!({}))
+            .await;
         assert_eq!(rel.status(), 200);
 
         // A value that fails the mask is refused with the mask (422), and
@@ -107,7 +121,9 @@ fn double_keying_story(db_url: Option<&str>) {
         let (s, body) = a1.submit(id, json!({"value": "not a value !!"})).await;
         assert_eq!(s, 422, "{body}");
         assert!(body["error"].as_str().unwrap().contains("mask"), "{body}");
-        let rel = a1.post(&format!("/api/v1/tasks/{id}/release"), json!({})).await;
+        let rel = a1
+            .post(&format!("/api/v1/tasks/{id}/release"), json!({}))
+            .await;
         assert_eq!(rel.status(), 200);
 
         // a1 keys everything right, except the same wrong ID number as k2
@@ -117,7 +133,10 @@ fn double_keying_story(db_url: Option<&str>) {
         let wrong = |orig: &str, field: &str| -> Option<String> {
             (orig == first && field == "id_number").then(|| bad_id.to_string())
         };
-        let a1_keyed = key_all(&a1, &sup, |o, f| wrong(o, f).unwrap_or_else(|| k.truth(o, f))).await;
+        let a1_keyed = key_all(&a1, &sup, |o, f| {
+            wrong(o, f).unwrap_or_else(|| k.truth(o, f))
+        })
+        .await;
         // k2 also types a different amount on the second form (full-width
         // digits on one field, which fold to the same value: agreement).
         let second = &k.forms[1];
@@ -145,13 +164,19 @@ fn double_keying_story(db_url: Option<&str>) {
         assert!(k3.next().await.is_none(), "a third keyer got a keying pass");
 
         // Two arbitrations wait; a1 keyed both fields and must not get them.
-        assert!(a1.next().await.is_none(), "an arbiter got a field they keyed");
+        assert!(
+            a1.next().await.is_none(),
+            "an arbiter got a field they keyed"
+        );
         let arb = Client::login(base, "arb", PW).await;
         let mut decided = BTreeMap::new();
         while let Some(t) = arb.next().await {
             assert_eq!(t["kind"], "arbitrate", "{t}");
             let a = audit(&sup, t["id"].as_i64().unwrap()).await;
-            let (orig, field) = (a["original_name"].as_str().unwrap(), a["field"].as_str().unwrap());
+            let (orig, field) = (
+                a["original_name"].as_str().unwrap(),
+                a["field"].as_str().unwrap(),
+            );
             let entries = t["entries"].as_array().unwrap();
             assert_eq!(entries.len(), 2);
             if field == "id_number" {
@@ -159,7 +184,10 @@ fn double_keying_story(db_url: Option<&str>) {
                 assert_eq!(entries[1]["value"], bad_id);
             }
             let (s, body) = arb
-                .submit(t["id"].as_i64().unwrap(), json!({"value": k.truth(orig, field)}))
+                .submit(
+                    t["id"].as_i64().unwrap(),
+                    json!({"value": k.truth(orig, field)}),
+                )
                 .await;
             assert_eq!(s, 200, "{body}");
             assert_eq!(body["state"], "final");
@@ -187,11 +215,24 @@ fn double_keying_story(db_url: Option<&str>) {
                 let arbitrated = decided.get(field) == Some(orig);
                 assert_eq!(
                     f["source"],
-                    if arbitrated { "arbitrated" } else { "double_keyed" },
+                    if arbitrated {
+                        "arbitrated"
+                    } else {
+                        "double_keyed"
+                    },
                     "{doc} {field}: {f}"
                 );
-                let keyers: Vec<&str> = f["keyers"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-                assert_eq!(keyers, vec![pseudonyms["a1"].as_str(), pseudonyms["k2"].as_str()], "{field}");
+                let keyers: Vec<&str> = f["keyers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap())
+                    .collect();
+                assert_eq!(
+                    keyers,
+                    vec![pseudonyms["a1"].as_str(), pseudonyms["k2"].as_str()],
+                    "{field}"
+                );
                 if arbitrated {
                     assert_eq!(f["arbiter"], pseudonyms["arb"].as_str());
                 }
@@ -206,19 +247,44 @@ fn double_keying_story(db_url: Option<&str>) {
 
         // Every lease, keying and decision is an event with its actor.
         let ev = store.events("task", &tid.to_string()).await.unwrap();
-        let seen: Vec<(String, String)> = ev.iter().map(|e| (e.actor.clone(), e.to.clone())).collect();
-        assert!(seen.contains(&("user:a1".into(), "leased".into())), "{seen:?}");
-        assert!(seen.contains(&("user:k2".into(), "leased".into())), "{seen:?}");
-        assert!(seen.iter().any(|(a, s)| a == "user:a1" && s == "done"), "{seen:?}");
+        let seen: Vec<(String, String)> =
+            ev.iter().map(|e| (e.actor.clone(), e.to.clone())).collect();
+        assert!(
+            seen.contains(&("user:a1".into(), "leased".into())),
+            "{seen:?}"
+        );
+        assert!(
+            seen.contains(&("user:k2".into(), "leased".into())),
+            "{seen:?}"
+        );
+        assert!(
+            seen.iter().any(|(a, s)| a == "user:a1" && s == "done"),
+            "{seen:?}"
+        );
         let doc0 = &k.documents[0];
-        let field_ev = store.events("field", &format!("{doc0}/id_number")).await.unwrap();
+        let field_ev = store
+            .events("field", &format!("{doc0}/id_number"))
+            .await
+            .unwrap();
         let moves: Vec<&str> = field_ev.iter().map(|e| e.to.as_str()).collect();
-        assert_eq!(moves, vec!["awaiting_keying", "arbitration", "keyed"], "{field_ev:?}");
+        assert_eq!(
+            moves,
+            vec!["awaiting_keying", "arbitration", "keyed"],
+            "{field_ev:?}"
+        );
         assert_eq!(field_ev[2].actor, "user:arb");
 
         // Figures: both keyed the wrong ID; k2 also the wrong amount.
         let stats: serde_json::Value = sup.get("/api/v1/stats/keyers").await.json().await.unwrap();
-        let by = |u: &str| stats["keyers"].as_array().unwrap().iter().find(|f| f["user"] == u).cloned().unwrap();
+        let by = |u: &str| {
+            stats["keyers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["user"] == u)
+                .cloned()
+                .unwrap()
+        };
         assert_eq!(by("k2")["errors"], 2, "{stats}");
         assert_eq!(by("a1")["errors"], 1, "a1 keyed the wrong ID: {stats}");
         assert_eq!(by("a1")["fields"], fields);
@@ -231,7 +297,10 @@ fn double_keying_story(db_url: Option<&str>) {
     assert_eq!(status["batches"][0]["state"], "packaged", "{status}");
     let report = k.folio(&["report", "keyers", "--csv"]).output().unwrap();
     let csv = String::from_utf8(report.stdout).unwrap();
-    assert!(csv.starts_with("user,pseudonym,role,fields,keystrokes,"), "{csv}");
+    assert!(
+        csv.starts_with("user,pseudonym,role,fields,keystrokes,"),
+        "{csv}"
+    );
     assert!(csv.lines().any(|l| l.starts_with("k2,")), "{csv}");
 }
 
@@ -250,7 +319,12 @@ fn double_keying_with_arbitration_on_postgres() {
 #[test]
 fn keyers_reach_snippets_only() {
     let k = Keyed::prepare(&FORMS[..1], None, "\n[web]\nsession_idle_minutes = 0.05\n");
-    for (name, role) in [("k1", "keyer"), ("k2", "keyer"), ("sup", "supervisor"), ("lock", "keyer")] {
+    for (name, role) in [
+        ("k1", "keyer"),
+        ("k2", "keyer"),
+        ("sup", "supervisor"),
+        ("lock", "keyer"),
+    ] {
         k.user(name, role, PW);
     }
     let server = k.serve();
@@ -260,7 +334,10 @@ fn keyers_reach_snippets_only() {
         let doc = &k.documents[0];
         // No session: 401 on the API, the login page for the station.
         let anon = Client::anonymous(base);
-        assert_eq!(anon.post("/api/v1/tasks/next", json!({})).await.status(), 401);
+        assert_eq!(
+            anon.post("/api/v1/tasks/next", json!({})).await.status(),
+            401
+        );
         assert_eq!(anon.get("/api/v1/stats/keyers").await.status(), 401);
         let r = anon.get("/station").await;
         assert_eq!(r.status(), 303);
@@ -293,8 +370,14 @@ fn keyers_reach_snippets_only() {
         let mut probe = Client::anonymous(base);
         let r = probe.try_login("k1", PW).await;
         let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
-        assert!(!cookie.contains("Secure"), "Secure over plain HTTP: {cookie}");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        assert!(
+            !cookie.contains("Secure"),
+            "Secure over plain HTTP: {cookie}"
+        );
 
         let t1 = k1.next().await.unwrap();
         let t1_id = t1["id"].as_i64().unwrap();
@@ -306,10 +389,17 @@ fn keyers_reach_snippets_only() {
         assert_eq!(own.status(), 200);
         assert_eq!(own.headers()["content-type"], "image/png");
         let img = image::load_from_memory(&own.bytes().await.unwrap()).unwrap();
-        let ctx = k1.get(&format!("{}?context=1", t1["snippet_url"].as_str().unwrap())).await;
+        let ctx = k1
+            .get(&format!(
+                "{}?context=1",
+                t1["snippet_url"].as_str().unwrap()
+            ))
+            .await;
         let ctx = image::load_from_memory(&ctx.bytes().await.unwrap()).unwrap();
         assert!(ctx.width() * ctx.height() > img.width() * img.height());
-        let page = sup.get(&format!("/api/v1/documents/{doc}/pages/1/image")).await;
+        let page = sup
+            .get(&format!("/api/v1/documents/{doc}/pages/1/image"))
+            .await;
         assert_eq!(page.status(), 200);
         let page = image::load_from_memory(&page.bytes().await.unwrap()).unwrap();
         assert!(
@@ -336,7 +426,10 @@ fn keyers_reach_snippets_only() {
         // Lockout: five wrong passwords, then even the right one fails.
         let mut locked = Client::anonymous(base);
         for _ in 0..5 {
-            assert_eq!(locked.try_login("lock", "wrong-password").await.status(), 401);
+            assert_eq!(
+                locked.try_login("lock", "wrong-password").await.status(),
+                401
+            );
         }
         let r = locked.try_login("lock", PW).await;
         assert_eq!(r.status(), 401);
@@ -348,7 +441,11 @@ fn keyers_reach_snippets_only() {
     });
     let list = k.folio(&["user", "list"]).output().unwrap();
     let list = String::from_utf8(list.stdout).unwrap();
-    assert!(list.lines().any(|l| l.starts_with("lock") && l.contains("locked")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("lock") && l.contains("locked")),
+        "{list}"
+    );
     // A bad role or a short password is refused with the reason.
     let out = k
         .folio(&["user", "add", "x", "--role", "boss", "--password-stdin"])

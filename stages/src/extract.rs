@@ -283,7 +283,7 @@ fn find_field(
         Some(v) if !v.check(&text) => Route::Keying {
             reason: format!("fails {v:?} check"),
         },
-        _ if confidence < threshold => Route::Keying {
+        _ if confidence < threshold || threshold >= 1.0 => Route::Keying {
             reason: format!("confidence {confidence:.2} below {threshold:.2}"),
         },
         _ => Route::Accepted,

@@ -48,7 +48,12 @@ pub fn region(bbox: Option<BBox>, width: u32, height: u32, reach: Reach) -> BBox
         }
     };
     let (cx, cy) = ((b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2);
-    cap(&mut r.x0, &mut r.x1, cx, (width / 2).max(b.width() + 2 * mx.min(width / 8)));
+    cap(
+        &mut r.x0,
+        &mut r.x1,
+        cx,
+        (width / 2).max(b.width() + 2 * mx.min(width / 8)),
+    );
     cap(&mut r.y0, &mut r.y1, cy, (height / 2).max(1));
     r
 }
@@ -63,7 +68,12 @@ pub fn cut(page: &GrayImage, region: BBox) -> Result<Vec<u8>, StageError> {
     let view = page.view(x0, y0, cw.min(w - x0), ch.min(h - y0)).to_image();
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)
-        .write_image(view.as_raw(), view.width(), view.height(), image::ExtendedColorType::L8)
+        .write_image(
+            view.as_raw(),
+            view.width(),
+            view.height(),
+            image::ExtendedColorType::L8,
+        )
         .map_err(|e| StageError::Invalid {
             stage: "snippet",
             reason: e.to_string(),

@@ -380,8 +380,14 @@ impl Store {
         if let Some(row) = row {
             let name: String = row.try_get(0).map_err(|e| self.err(e))?;
             let actor = Actor(format!("user:{name}"));
-            self.event(&mut tx, &actor, ("user", &name), (None, "logged_out"), reason)
-                .await?;
+            self.event(
+                &mut tx,
+                &actor,
+                ("user", &name),
+                (None, "logged_out"),
+                reason,
+            )
+            .await?;
         }
         tx.commit().await.map_err(|e| self.err(e))
     }
@@ -402,7 +408,9 @@ impl Store {
                 Ok(found) => return Ok(found),
                 // Two requests of one user raced for both passes of a
                 // field; the backstop constraint refused one: pick again.
-                Err(e) if attempt < 3 && e.to_string().contains("tasks_document_id_field_keyer") => {
+                Err(e)
+                    if attempt < 3 && e.to_string().contains("tasks_document_id_field_keyer") =>
+                {
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -485,7 +493,9 @@ impl Store {
         .await
         .map_err(|e| self.err(e))?;
         let reason = match (state.as_str(), before) {
-            ("leased", Some(b)) if b != user.name => format!("lease of user:{b} ran out; taken over"),
+            ("leased", Some(b)) if b != user.name => {
+                format!("lease of user:{b} ran out; taken over")
+            }
             ("leased", _) => "lease ran out; taken again".to_string(),
             _ => format!("lease {lease_s:.0} s"),
         };
@@ -584,14 +594,17 @@ impl Store {
             tx.rollback().await.map_err(|e| self.err(e))?;
             return Ok(Err(Refused::NotFound));
         };
-        let get_s = |i: usize| -> Result<String, FolioError> { row.try_get(i).map_err(|e| self.err(e)) };
+        let get_s =
+            |i: usize| -> Result<String, FolioError> { row.try_get(i).map_err(|e| self.err(e)) };
         let (doc, field, kind, state) = (get_s(0)?, get_s(1)?, get_s(2)?, get_s(4)?);
         let keyer: Option<String> = row.try_get(5).map_err(|e| self.err(e))?;
         let left: Option<f64> = row.try_get(6).map_err(|e| self.err(e))?;
         let held_s: Option<f64> = row.try_get(7).map_err(|e| self.err(e))?;
         let class = get_s(8)?;
         let refuse = match (state.as_str(), keyer.as_deref()) {
-            ("done", Some(k)) if k == user.name => Some("you already submitted this task".to_string()),
+            ("done", Some(k)) if k == user.name => {
+                Some("you already submitted this task".to_string())
+            }
             ("done", _) => Some("this task was already done by someone else".to_string()),
             ("leased", Some(k)) if k != user.name => {
                 Some("this task's lease ran out and it was handed to someone else".to_string())
@@ -633,7 +646,11 @@ impl Store {
         .await
         .map_err(|e| self.err(e))?;
         let actor = user.actor();
-        let what = if kind == "arbitrate" { "decided" } else { "keyed" };
+        let what = if kind == "arbitrate" {
+            "decided"
+        } else {
+            "keyed"
+        };
         self.event(
             &mut tx,
             &actor,
@@ -650,8 +667,16 @@ impl Store {
                 .pseudonyms_in(&mut tx, entries.iter().map(|(k, _)| k.as_str()))
                 .await?;
             let provenance = serde_json::json!({"keyers": keyers, "arbiter": user.pseudonym});
-            self.finalise_field(&mut tx, &actor, (&doc, &field), "arbitration", entry, "arbitrated", &provenance)
-                .await?;
+            self.finalise_field(
+                &mut tx,
+                &actor,
+                (&doc, &field),
+                "arbitration",
+                entry,
+                "arbitrated",
+                &provenance,
+            )
+            .await?;
             None
         } else {
             let entries = self.entries_in(&mut tx, &doc, &field).await?;
@@ -838,7 +863,11 @@ impl Store {
 
     /// The deskewed image of page `seq` of a document, relative to the
     /// object store.
-    pub async fn derived_path(&self, document_id: &str, seq: i64) -> Result<Option<String>, FolioError> {
+    pub async fn derived_path(
+        &self,
+        document_id: &str,
+        seq: i64,
+    ) -> Result<Option<String>, FolioError> {
         Ok(self
             .fetch_map(
                 sqlx::query("SELECT derived_path FROM pages WHERE document_id = $1 AND seq = $2")
@@ -854,14 +883,19 @@ impl Store {
     /// Tasks per state and kind (open work for the station and status).
     pub async fn task_counts(&self) -> Result<Vec<(String, String, i64)>, FolioError> {
         self.fetch_map(
-            sqlx::query("SELECT kind, state, COUNT(*) FROM tasks GROUP BY kind, state ORDER BY kind, state"),
+            sqlx::query(
+                "SELECT kind, state, COUNT(*) FROM tasks GROUP BY kind, state ORDER BY kind, state",
+            ),
             |r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)),
         )
         .await
     }
 
     /// Per-person figures for work done since `since` (ISO date or time).
-    pub async fn keyer_figures(&self, since: Option<&str>) -> Result<Vec<KeyerFigures>, FolioError> {
+    pub async fn keyer_figures(
+        &self,
+        since: Option<&str>,
+    ) -> Result<Vec<KeyerFigures>, FolioError> {
         let rows = self
             .fetch_map(
                 sqlx::query(self.sql(
@@ -869,7 +903,7 @@ impl Store {
                      CAST(COALESCE(SUM(t.keystrokes), 0) AS BIGINT), CAST(COALESCE(SUM(t.active_ms), 0) AS BIGINT), \
                      CAST(SUM(CASE WHEN f.status IN ('keyed', 'accepted') THEN 1 ELSE 0 END) AS BIGINT), \
                      CAST(SUM(CASE WHEN f.status IN ('keyed', 'accepted') AND (t.outcome <> f.outcome \
-                         OR COALESCE(t.value, '') <> COALESCE(f.final_value, '')) THEN 1 ELSE 0 END AS BIGINT) \
+                         OR COALESCE(t.value, '') <> COALESCE(f.final_value, '')) THEN 1 ELSE 0 END) AS BIGINT) \
                      FROM tasks t JOIN users u ON u.name = t.keyer \
                      JOIN fields f ON f.document_id = t.document_id AND f.name = t.field \
                      WHERE t.state = 'done' AND t.done_at >= {ts:$1} \

@@ -1136,9 +1136,16 @@ impl Store {
 
     /// After a keyed document is packaged: its batch is packaged once no
     /// document of it waits for keying or is being finished.
-    async fn close_keyed_batch(&self, tx: &mut Tx, doc: &str, worker: &Actor) -> Result<(), FolioError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {BATCH_COLUMNS} FROM batches WHERE id = (SELECT batch_id FROM documents WHERE id = $1)"
+    async fn close_keyed_batch(
+        &self,
+        tx: &mut Tx,
+        doc: &str,
+        worker: &Actor,
+    ) -> Result<(), FolioError> {
+        // The batch row is locked first, so two documents packaged at
+        // once count each other's outcome (one of them closes the batch).
+        let row = sqlx::query(self.sql(&format!(
+            "SELECT {BATCH_COLUMNS} FROM batches WHERE id = (SELECT batch_id FROM documents WHERE id = $1) {{for_update}}"
         )))
         .bind(doc)
         .fetch_one(&mut **tx)

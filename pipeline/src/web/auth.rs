@@ -213,7 +213,10 @@ pub async fn login(
 }
 
 /// `POST /api/v1/logout`: ends the session.
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let s = Session::for_post(&state, &headers).await?;
     state.store.end_session(&s.token_hash, "logout").await?;
     let mut resp = Json(serde_json::json!({"ok": true})).into_response();
@@ -225,8 +228,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result
 }
 
 /// A valid argon2 hash of nothing anyone types, for unknown user names.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0Fv3c2cUaKQ8VnF3oTbyFxrMBvPFK0gQ4xR2r6bGZ2E";
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0Fv3c2cUaKQ8VnF3oTbyFxrMBvPFK0gQ4xR2r6bGZ2E";
 
 #[cfg(test)]
 mod tests {

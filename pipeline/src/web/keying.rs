@@ -11,10 +11,10 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use folio_stages::BBox;
 use folio_stages::extract::FieldSpec;
 use folio_stages::keying::{self, Decision, Entry};
 use folio_stages::snippet::{self, Reach};
-use folio_stages::BBox;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -83,6 +83,21 @@ pub async fn submit(
     let Some(task) = state.store.task(id).await? else {
         return Err(ApiError::NotFound(format!("no task {id}")));
     };
+    // A lease that is gone says so before anything about the value (the
+    // store checks again when it records).
+    let held = task.state == "leased"
+        && task.keyer.as_deref() == Some(s.row.user.name.as_str())
+        && task.lease_left_s.unwrap_or(0.0) > 0.0;
+    if !held {
+        return Err(ApiError::Conflict(match task.keyer.as_deref() {
+            Some(k) if k == s.row.user.name && task.state == "leased" => {
+                "your lease on this task ran out; it went back to the queue".into()
+            }
+            _ if task.state == "done" => "this task is already done".into(),
+            _ => "this task is not leased to you (its lease ran out or it was handed to someone else)"
+                .into(),
+        }));
+    }
     let spec = spec(&state, &task.class, &task.field);
     let entry = match (body.value, body.illegible, body.empty) {
         (Some(v), false, false) => {

@@ -139,9 +139,11 @@ pub async fn supervisor(State(state): State<AppState>, headers: HeaderMap) -> Re
 /// `/assets/{name}`: the compiled-in scripts and style.
 pub async fn asset(Path(name): Path<String>) -> Response {
     match ASSETS.iter().find(|(n, ..)| *n == name) {
-        Some((_, ty, body)) => {
-            ([(header::CONTENT_TYPE, HeaderValue::from_static(ty))], *body).into_response()
-        }
+        Some((_, ty, body)) => (
+            [(header::CONTENT_TYPE, HeaderValue::from_static(ty))],
+            *body,
+        )
+            .into_response(),
         None => (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
     }
 }

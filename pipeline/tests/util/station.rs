@@ -25,11 +25,19 @@ impl Keyed {
     /// settings file (e.g. `[keying] lease_seconds = 3`).
     pub fn prepare(forms: &[&str], db_url: Option<&str>, extra_toml: &str) -> Keyed {
         let env = Env::new();
-        let class = std::fs::read_to_string(root().join("config/classes/insurance_registration.toml"))
-            .unwrap()
-            .replace("confidence_threshold = 0.80", "confidence_threshold = 1.01");
-        assert!(class.contains("1.01"), "class file changed: fix the fixture");
-        let config = write_config(&env, "insurance_registration", &[("insurance_registration", class)]);
+        let class =
+            std::fs::read_to_string(root().join("config/classes/insurance_registration.toml"))
+                .unwrap()
+                .replace("confidence_threshold = 0.80", "confidence_threshold = 1.0");
+        assert!(
+            class.contains("= 1.0\n"),
+            "class file changed: fix the fixture"
+        );
+        let config = write_config(
+            &env,
+            "insurance_registration",
+            &[("insurance_registration", class)],
+        );
         let mut text = std::fs::read_to_string(&config).unwrap();
         text.push_str(extra_toml);
         std::fs::write(&config, text).unwrap();
@@ -230,9 +238,7 @@ impl Client {
 
     /// Submits a value; returns status and body.
     pub async fn submit(&self, id: i64, body: serde_json::Value) -> (u16, serde_json::Value) {
-        let r = self
-            .post(&format!("/api/v1/tasks/{id}/submit"), body)
-            .await;
+        let r = self.post(&format!("/api/v1/tasks/{id}/submit"), body).await;
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
