@@ -116,14 +116,14 @@ pub async fn submit(
                 .classes
                 .get(&task.class)
                 .and_then(|c| c.fields.whole_pattern(&task.field));
-            if let (Some(spec), Some(whole)) = (spec, whole) {
-                if !whole.is_match(&v) {
-                    return Err(ApiError::Invalid(format!(
-                        "{v:?} does not fit the mask of {}: {}",
-                        task.field,
-                        keying::mask(spec)
-                    )));
-                }
+            if let (Some(spec), Some(whole)) = (spec, whole)
+                && !whole.is_match(&v)
+            {
+                return Err(ApiError::Invalid(format!(
+                    "{v:?} does not fit the mask of {}: {}",
+                    task.field,
+                    keying::mask(spec)
+                )));
             }
             Entry::Value(v)
         }
