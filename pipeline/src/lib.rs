@@ -23,4 +23,5 @@ pub mod run;
 pub mod settings;
 pub mod status;
 pub mod store;
+pub mod watch;
 pub mod work;

@@ -11,6 +11,7 @@
 //! took it over. A document is finished once: the transaction that commits
 //! its last page also hands its lease to that worker.
 
+pub mod intake;
 mod postgres;
 mod records;
 mod sqlite;
@@ -846,6 +847,7 @@ impl Store {
         let row = sqlx::query(self.sql(
             "SELECT d.id, d.lease_owner FROM documents d WHERE d.state = 'finishing' \
              AND (d.lease_token IS NULL OR d.lease_expires < {now}) AND ($1 = '' OR d.batch_id = $1) \
+             AND NOT EXISTS (SELECT 1 FROM batches hb WHERE hb.id = d.batch_id AND hb.held IS NOT NULL) \
              ORDER BY d.seq LIMIT 1 {lock:d}",
         ))
         .bind(batch.unwrap_or(""))
@@ -1169,7 +1171,8 @@ impl Store {
             "SELECT (SELECT COUNT(*) FROM pages p JOIN documents d ON d.id = p.document_id \
                      WHERE p.state IN ('queued', 'leased') AND ($1 = '' OR d.batch_id = $1)), \
                     (SELECT COUNT(*) FROM documents d WHERE d.state IN ('queued', 'finishing') \
-                     AND ($1 = '' OR d.batch_id = $1))",
+                     AND ($1 = '' OR d.batch_id = $1) AND NOT (d.state = 'finishing' AND EXISTS \
+                     (SELECT 1 FROM batches hb WHERE hb.id = d.batch_id AND hb.held IS NOT NULL)))",
         )
         .bind(batch.unwrap_or(""))
         .fetch_one(&self.pool)
