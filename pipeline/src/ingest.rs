@@ -26,6 +26,7 @@ const DERIVED_BYTES_PER_PIXEL: f64 = 0.5;
 /// A good file of the batch, kept in the object store.
 #[derive(Debug, Clone, Serialize)]
 pub struct AcceptedFile {
+    #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     /// Path relative to the batch folder, `/`-separated.
     pub name: String,
@@ -42,6 +43,7 @@ pub struct QuarantinedFile {
     pub sha256: Option<String>,
     pub reason: String,
     /// Where the copy and its `.reason.txt` are.
+    #[serde(serialize_with = "lossy_path")]
     pub copy: PathBuf,
 }
 
@@ -69,6 +71,12 @@ impl Intake {
     pub fn pages(&self) -> usize {
         self.documents.iter().map(|d| d.pages).sum()
     }
+}
+
+/// A path in a summary: file names from scanners need not be UTF-8, and
+/// a summary must still print (the bytes that are not are shown as �).
+fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
 }
 
 /// What to take in.

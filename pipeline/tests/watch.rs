@@ -31,7 +31,27 @@ struct Site {
     url: String,
     cfg: PathBuf,
     logs: PathBuf,
+    /// Run every `folio` command as `nobody` (setpriv).
+    unprivileged: bool,
     _pg: Option<PgDb>,
+}
+
+/// `cmd` run as `nobody` through setpriv, with the same arguments,
+/// environment and folder.
+fn unprivileged(cmd: &Command) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+    c.arg(cmd.get_program()).args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    c
 }
 
 impl Site {
@@ -63,6 +83,7 @@ impl Site {
             url,
             cfg,
             logs,
+            unprivileged: false,
             _pg: db,
         }
     }
@@ -87,6 +108,9 @@ impl Site {
             .arg(&self.cfg)
             .args(args)
             .env("FOLIO_DATABASE_URL", &self.url);
+        if self.unprivileged {
+            return unprivileged(&c);
+        }
         c
     }
 
@@ -710,13 +734,25 @@ fn kill_9_at_seeded_moments_loses_and_doubles_no_page() {
         }
         let name = format!("watch-{k}");
         let mut child = site.spawn(site.watch_cmd(&["--workers", "2"]), &name);
-        let delay = 0.3 + rng.unit() * 5.0;
-        std::thread::sleep(Duration::from_secs_f64(delay));
+        // A third of the kills come the moment a folder is claimed (mid
+        // ingest), the others at a random moment of the work.
+        let started = Instant::now();
+        let when = if rng.next() % 3 == 0 {
+            let claimed = site.watch_dir().join(".folio/claimed");
+            while entries(&claimed).is_empty() && started.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            "at a claim"
+        } else {
+            std::thread::sleep(Duration::from_secs_f64(0.2 + rng.unit() * 1.8));
+            "at random"
+        };
+        let delay = started.elapsed().as_secs_f64();
         let _ = child.kill();
         let _ = child.wait();
         let s = site.status();
         story.push_str(&format!(
-            "\n  run {k}: SIGKILL at {delay:.2} s → {} batch(es), {} packaged, waiting {:?}",
+            "\n  run {k}: SIGKILL {when} at {delay:.2} s → {} batch(es), {} packaged, waiting {:?}",
             s["batches"].as_array().unwrap().len(),
             packaged(&s),
             waiting(&site)
@@ -960,9 +996,10 @@ fn bad_input_is_quarantined_and_the_rest_of_the_batch_packaged() {
 
 #[test]
 fn an_unreadable_file_is_quarantined_when_the_service_runs_unprivileged() {
-    let site = Site::new(false, "quiet_seconds = 1\npoll_seconds = 0.2");
+    // Root reads any file: the service (and every folio command of the
+    // test, so the store's files stay its own) runs as `nobody`.
+    let mut site = Site::new(false, "quiet_seconds = 1\npoll_seconds = 0.2");
     let dir = prepare(&site, "box-perm", 800, 2);
-    std::fs::write(dir.join("locked.png"), b"x").unwrap();
     page_png(899, &dir.join("locked.png"));
     std::fs::set_permissions(dir.join("locked.png"), std::fs::Permissions::from_mode(0o000))
         .unwrap();
@@ -973,17 +1010,8 @@ fn an_unreadable_file_is_quarantined_when_the_service_runs_unprivileged() {
         .unwrap();
     assert!(chown.success());
     std::fs::set_permissions(site.env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-    let inner = site.watch_cmd(&[]);
-    cmd.arg(inner.get_program()).args(inner.get_args());
-    for (k, v) in inner.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    cmd.current_dir(root()).env("HOME", site.env.dir.path());
+    site.unprivileged = true;
+    let cmd = site.watch_cmd(&[]);
     let mut svc = site.spawn(cmd, "watch");
     drop_batch(&site, &dir, Some("READY"));
     let s = site.wait_until("the batch finished", Duration::from_secs(90), |s| {
