@@ -82,7 +82,7 @@ stage = stage_ms / 1000.0
 over = (wall - stage / w) / b
 print(f"binary: {binary}")
 print(f"{b} batches x {p} pages = {pages} pages done, {docs} documents packaged, {w} workers")
-print(f"last marker -> last package: {wall:.1} s ({pages * 60 / wall:.0f} pages/min)")
-print(f"stage time: {stage:.1} s in all = {stage / w:.1} s on {w} workers")
-print(f"service overhead: {wall - stage / w:.1} s in all = {over:.2f} s per batch ({100 * (wall - stage / w) / wall:.0f} % of the wall time)")
+print(f"last marker -> last package: {wall:.1f} s ({pages * 60 / wall:.0f} pages/min)")
+print(f"stage time: {stage:.1f} s in all = {stage / w:.1f} s on {w} workers")
+print(f"service overhead: {wall - stage / w:.1f} s in all = {over:.2f} s per batch ({100 * (wall - stage / w) / wall:.0f} % of the wall time)")
 PY

@@ -340,7 +340,10 @@ async fn dispatch(command: Command, mut settings: Settings) -> Result<ExitCode, 
                     "batch {} ({}) confirmed; its documents will be packaged (was held: {why})",
                     b.name, b.id
                 ),
-                None => println!("batch {} ({}) was not held; nothing to confirm", b.name, b.id),
+                None => println!(
+                    "batch {} ({}) was not held; nothing to confirm",
+                    b.name, b.id
+                ),
             }
             Ok(ExitCode::Ok)
         }

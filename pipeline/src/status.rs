@@ -108,7 +108,10 @@ pub async fn run(store: &Store, key: Option<&str>, json: bool) -> Result<ExitCod
         paused,
         batches,
         watchers,
-        failed_intakes: intakes.into_iter().filter(|i| i.state == "failed").collect(),
+        failed_intakes: intakes
+            .into_iter()
+            .filter(|i| i.state == "failed")
+            .collect(),
     };
     if json {
         println!(

@@ -134,9 +134,9 @@ impl Store {
         watcher: &Actor,
         paused: Option<&str>,
     ) -> Result<(), FolioError> {
-        sqlx::query(self.sql(
-            "UPDATE watchers SET heartbeat_at = {now}, paused = $1 WHERE id = $2",
-        ))
+        sqlx::query(
+            self.sql("UPDATE watchers SET heartbeat_at = {now}, paused = $1 WHERE id = $2"),
+        )
         .bind(paused)
         .bind(watcher.as_str())
         .execute(&self.pool)
@@ -225,9 +225,9 @@ impl Store {
 
     /// Stores the ingest summary (JSON) of a claim.
     pub async fn intake_summary(&self, id: &str, summary: &str) -> Result<(), FolioError> {
-        sqlx::query(self.sql(
-            "UPDATE intakes SET summary = {json:$1}, updated_at = {now} WHERE id = $2",
-        ))
+        sqlx::query(
+            self.sql("UPDATE intakes SET summary = {json:$1}, updated_at = {now} WHERE id = $2"),
+        )
         .bind(summary)
         .bind(id)
         .execute(&self.pool)
@@ -430,20 +430,38 @@ impl Store {
             let state = batch.state.as_str();
             match (&held, &now_held) {
                 (_, Some(why)) => {
-                    self.event(&mut tx, actor, ("batch", batch_id), (Some(state), state), &format!("held: {why}"))
-                        .await?
+                    self.event(
+                        &mut tx,
+                        actor,
+                        ("batch", batch_id),
+                        (Some(state), state),
+                        &format!("held: {why}"),
+                    )
+                    .await?
                 }
                 (Some(_), None) => {
                     let why = format!("page count as the manifest says ({found}); released");
-                    self.event(&mut tx, actor, ("batch", batch_id), (Some(state), state), &why)
-                        .await?
+                    self.event(
+                        &mut tx,
+                        actor,
+                        ("batch", batch_id),
+                        (Some(state), state),
+                        &why,
+                    )
+                    .await?
                 }
                 (None, None) => {}
             }
         }
         if batch.state == BatchState::Received {
-            self.move_batch(&mut tx, &mut batch, BatchState::Processing, actor, "no page to queue")
-                .await?;
+            self.move_batch(
+                &mut tx,
+                &mut batch,
+                BatchState::Processing,
+                actor,
+                "no page to queue",
+            )
+            .await?;
             self.move_batch(
                 &mut tx,
                 &mut batch,
@@ -555,7 +573,11 @@ impl Store {
     /// returns true. One statement, so a confirmation that commits first
     /// lets the document through and one that commits later finds it
     /// free to claim.
-    pub async fn hold_document(&self, claim: &DocClaim, worker: &Actor) -> Result<bool, FolioError> {
+    pub async fn hold_document(
+        &self,
+        claim: &DocClaim,
+        worker: &Actor,
+    ) -> Result<bool, FolioError> {
         let mut tx = self.begin().await?;
         let held = sqlx::query(
             "UPDATE documents SET lease_owner = NULL, lease_token = NULL, lease_expires = NULL \

@@ -35,12 +35,13 @@ pub fn is_candidate_name(name: &str) -> bool {
     !RESERVED.contains(&name) && !name.starts_with('.') && !name.starts_with("~$")
 }
 
-/// Renames `<folder>/<name>` into claim `id`'s area. `Ok(false)` when the
-/// folder is gone (another service took it first).
-pub fn take(folder: &Path, name: &str, id: &str) -> std::io::Result<bool> {
+/// Renames `<folder>/<from>` into claim `id`'s area as `name` (the same
+/// name, or its readable form when `from` is not UTF-8). `Ok(false)` when
+/// the folder is gone (another service took it first).
+pub fn take(folder: &Path, from: &std::ffi::OsStr, name: &str, id: &str) -> std::io::Result<bool> {
     let dir = claim_dir(folder, id);
     std::fs::create_dir_all(&dir)?;
-    match std::fs::rename(folder.join(name), dir.join(name)) {
+    match std::fs::rename(folder.join(from), dir.join(name)) {
         Ok(()) => {
             crate::objects::sync_dir(folder);
             Ok(true)
@@ -124,7 +125,9 @@ fn finish(
     }
     for f in files {
         let aside = claim.join(f);
-        if std::fs::symlink_metadata(&aside).is_ok() && std::fs::symlink_metadata(batch.join(f)).is_err() {
+        if std::fs::symlink_metadata(&aside).is_ok()
+            && std::fs::symlink_metadata(batch.join(f)).is_err()
+        {
             std::fs::rename(&aside, batch.join(f))?;
         }
     }
@@ -186,8 +189,9 @@ mod tests {
         std::fs::create_dir_all(w.join("box-1")).unwrap();
         std::fs::write(w.join("box-1/a.tif"), b"a").unwrap();
         std::fs::write(w.join("box-1/READY"), b"").unwrap();
-        assert!(take(w, "box-1", "c1").unwrap());
-        assert!(!take(w, "box-1", "c2").unwrap());
+        let b1 = std::ffi::OsStr::new("box-1");
+        assert!(take(w, b1, "box-1", "c1").unwrap());
+        assert!(!take(w, b1, "box-1", "c2").unwrap());
         assert!(!claim_dir(w, "c2").exists());
         set_control_files_aside(w, "c1", "box-1", &["READY", "batch.toml"]);
         assert!(!claimed_batch(w, "c1", "box-1").join("READY").exists());

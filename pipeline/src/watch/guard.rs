@@ -139,6 +139,10 @@ mod tests {
             derived: 0,
         };
         let s = check(huge, dir.path(), dir.path(), dir.path()).unwrap();
-        assert!(s.reason().starts_with("disk space, need "), "{}", s.reason());
+        assert!(
+            s.reason().starts_with("disk space, need "),
+            "{}",
+            s.reason()
+        );
     }
 }

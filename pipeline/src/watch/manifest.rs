@@ -107,12 +107,10 @@ fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
         Text(String),
         Int(i64),
     }
-    Ok(
-        Option::<TextOrNumber>::deserialize(d)?.map(|v| match v {
-            TextOrNumber::Text(s) => s,
-            TextOrNumber::Int(n) => n.to_string(),
-        }),
-    )
+    Ok(Option::<TextOrNumber>::deserialize(d)?.map(|v| match v {
+        TextOrNumber::Text(s) => s,
+        TextOrNumber::Int(n) => n.to_string(),
+    }))
 }
 
 #[cfg(test)]

@@ -164,16 +164,18 @@ pub async fn serve(
         })
         .transpose()?;
 
-    // File events only wake the scan early.
+    // File events only wake the scan early. The watch folders and the
+    // batch folders waiting in them are watched, each alone (not
+    // `done/`, which grows: inotify watches are a bounded resource).
     let wake = Arc::new(Notify::new());
-    let _events = {
+    let events = {
         let wake = wake.clone();
         match notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
             wake.notify_one();
         }) {
             Ok(mut watcher) => {
                 for b in &bindings {
-                    if let Err(e) = watcher.watch(&b.folder, notify::RecursiveMode::Recursive) {
+                    if let Err(e) = watcher.watch(&b.folder, notify::RecursiveMode::NonRecursive) {
                         tracing::warn!(
                             "no file events for {} ({e}); polling every {:.1} s",
                             b.folder.display(),
@@ -205,6 +207,8 @@ pub async fn serve(
             quiet: Duration::from_secs_f64(w.quiet_seconds),
         },
         tracker: Tracker::default(),
+        events,
+        watched: BTreeSet::new(),
         paused,
         bindings,
         last_sweep: None,
@@ -260,6 +264,10 @@ struct Service<'a> {
     ingest_pool: rayon::ThreadPool,
     rules: Rules,
     tracker: Tracker,
+    /// File events; `None` when the platform gives none.
+    events: Option<notify::RecommendedWatcher>,
+    /// Batch folders watched for events now.
+    watched: BTreeSet<PathBuf>,
     paused: Arc<Mutex<Option<String>>>,
     bindings: Vec<Binding>,
     last_sweep: Option<Instant>,
@@ -313,15 +321,15 @@ impl Service<'_> {
                     short = Some(s.reason());
                     continue;
                 }
-                let name = dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_default();
+                let Some(os_name) = dir.file_name().map(|n| n.to_os_string()) else {
+                    continue;
+                };
+                let name = os_name.to_string_lossy().to_string();
                 let id = uuid::Uuid::now_v7().simple().to_string();
                 self.store
                     .begin_intake(&id, &folder, &name, &self.actor)
                     .await?;
-                match claim::take(&b.folder, &name, &id) {
+                match claim::take(&b.folder, &os_name, &name, &id) {
                     Ok(true) => {
                         tracing::info!("{name}: complete ({}); claimed as {id}", ready.as_str());
                         self.store
@@ -355,8 +363,27 @@ impl Service<'_> {
             }
         }
         self.tracker.retain(&present);
+        self.follow_events(&present);
         self.set_paused(short);
         Ok(())
+    }
+
+    /// Watches the batch folders now waiting (a marker written into one
+    /// wakes the scan) and forgets those that left.
+    fn follow_events(&mut self, present: &[PathBuf]) {
+        let Some(events) = self.events.as_mut() else {
+            return;
+        };
+        let now: BTreeSet<PathBuf> = present.iter().cloned().collect();
+        for gone in self.watched.difference(&now) {
+            let _ = events.unwatch(gone);
+        }
+        for new in now.difference(&self.watched) {
+            if let Err(e) = events.watch(new, notify::RecursiveMode::NonRecursive) {
+                tracing::debug!("no file events for {}: {e}", new.display());
+            }
+        }
+        self.watched = now;
     }
 
     /// Sub-folders of a watch folder that may be batches.
@@ -417,7 +444,12 @@ impl Service<'_> {
                 let _ = std::fs::remove_dir(claim::claim_dir(&b.folder, id));
             } else {
                 self.store
-                    .update_intake(id, "done", None, Some("the claimed folder was already moved"))
+                    .update_intake(
+                        id,
+                        "done",
+                        None,
+                        Some("the claimed folder was already moved"),
+                    )
                     .await?;
             }
             return Ok(Outcome::Gone);
@@ -437,9 +469,7 @@ impl Service<'_> {
             Ok(c) => c.name.clone(),
             Err(e) => return self.fail(b, row, &e.to_string()).await,
         };
-        let source = dir
-            .canonicalize()
-            .map_err(|e| FolioError::input(&dir, e))?;
+        let source = dir.canonicalize().map_err(|e| FolioError::input(&dir, e))?;
         let batch_name = crate::plan::ascii_slug(name);
         let by = match &operator {
             Some(o) => Actor(format!("user:{o}")),
