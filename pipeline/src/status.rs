@@ -84,7 +84,7 @@ pub async fn run(store: &Store, key: Option<&str>, json: bool) -> Result<ExitCod
                     .and_then(|r| r.summary.as_deref())
                     .and_then(|s| serde_json::from_str(s).ok())
                     .unwrap_or_default();
-                let view = IntakeView {
+                IntakeView {
                     source_path: std::mem::replace(&mut b.source, w.source_name.clone()),
                     operator: w.operator.clone(),
                     held: w.held.clone(),
@@ -98,8 +98,7 @@ pub async fn run(store: &Store, key: Option<&str>, json: bool) -> Result<ExitCod
                     quarantined: summary["quarantined"].clone(),
                     skipped: summary["skipped"].clone(),
                     moved_to: row.and_then(|r| r.moved_to.clone()),
-                };
-                view
+                }
             });
             BatchView { batch: b, intake }
         })

@@ -535,12 +535,20 @@ fn marker_manifest_and_quiet_period_complete_batches() {
             .replace("quiet_seconds = 3600", "quiet_seconds = 1"),
     )
     .unwrap();
-    let mut svc = site.spawn(site.watch_cmd(&[]), "watch-2");
+    // This time the folder comes from [[watch.folders]], with its operator.
+    let mut cfg = std::fs::read_to_string(&site.cfg).unwrap();
+    cfg.push_str(&format!(
+        "\n[[watch.folders]]\nfolder = \"{}\"\nout = \"{}\"\noperator = \"desk-9\"\n",
+        site.watch_dir().display(),
+        site.out().display()
+    ));
+    std::fs::write(&site.cfg, cfg).unwrap();
+    let mut svc = site.spawn(site.folio(&["watch"]), "watch-2");
     let s = site.wait_until("the quiet batch", Duration::from_secs(90), |s| {
         packaged(s) == 3
     });
     assert!(waiting(&site).is_empty());
-    assert!(batch(&s, "box-plain").unwrap()["operator"].is_null());
+    assert_eq!(batch(&s, "box-plain").unwrap()["operator"], "desk-9");
     assert_eq!(
         stop(&mut svc).and_then(|s| s.code()),
         Some(0),
@@ -574,7 +582,8 @@ fn twenty_batches_at_once_under_two_services_are_each_taken_once() {
     }
     let pages = arrival.len();
     let mut a = site.spawn(site.watch_cmd(&["--workers", "1"]), "watch-a");
-    let mut b = site.spawn(site.watch_cmd(&["--workers", "1"]), "watch-b");
+    // b only takes batches in; a also works every page.
+    let mut b = site.spawn(site.watch_cmd(&["--no-work"]), "watch-b");
     std::thread::sleep(Duration::from_millis(800));
     for (i, p) in prepared.iter().enumerate() {
         // Half with a marker, half complete by the quiet period.
@@ -619,13 +628,25 @@ fn twenty_batches_at_once_under_two_services_are_each_taken_once() {
     eprintln!("claims: service a {ta}, service b {tb}");
     assert_eq!(stop(&mut a).and_then(|s| s.code()), Some(0));
     assert_eq!(stop(&mut b).and_then(|s| s.code()), Some(0));
+    let eb = std::fs::read_to_string(site.logs.join("watch-b.err")).unwrap();
+    assert!(eb.contains(&format!("{tb} batch(es) taken")), "{eb}");
+    assert!(!eb.contains("page(s) and"), "--no-work worked pages: {eb}");
     let s = site.status();
     assert!(s["watchers"].as_array().unwrap().is_empty(), "{s:#}");
 }
 
 #[test]
 fn a_page_count_that_differs_from_the_manifest_holds_the_batch_until_confirmed() {
-    let site = Site::new(false, "quiet_seconds = 3600\npoll_seconds = 0.2");
+    held_until_confirmed(false);
+}
+
+#[test]
+fn a_held_batch_waits_for_confirmation_on_postgres_too() {
+    held_until_confirmed(true);
+}
+
+fn held_until_confirmed(pg: bool) {
+    let site = Site::new(pg, "quiet_seconds = 3600\npoll_seconds = 0.2");
     let p = prepare(&site, "box-short", 300, 2);
     std::fs::write(
         p.join("batch.toml"),
@@ -815,7 +836,7 @@ fn kill_9_at_seeded_moments_loses_and_doubles_no_page() {
         // Drop a share of the batches, then kill at a random moment.
         for _ in 0..(batches.len() as u64).div_ceil(kills).max(1) {
             if let Some(p) = to_drop.next() {
-                drop_batch(&site, p, (rng.next() % 2 == 0).then_some("READY"));
+                drop_batch(&site, p, rng.next().is_multiple_of(2).then_some("READY"));
             }
         }
         let name = format!("watch-{k}");
@@ -823,7 +844,7 @@ fn kill_9_at_seeded_moments_loses_and_doubles_no_page() {
         // A third of the kills come the moment a folder is claimed (mid
         // ingest), the others at a random moment of the work.
         let started = Instant::now();
-        let when = if rng.next() % 3 == 0 {
+        let when = if rng.next().is_multiple_of(3) {
             let claimed = site.watch_dir().join(".folio/claimed");
             let before = entries(&claimed);
             while entries(&claimed).is_subset(&before)
