@@ -578,6 +578,23 @@ impl Store {
         claim: &DocClaim,
         worker: &Actor,
     ) -> Result<bool, FolioError> {
+        // A read first, so the common case costs no write transaction: a
+        // batch is held from before its pages are queued and only ever
+        // released afterwards, so "not held" cannot turn into "held".
+        let held: Option<String> = sqlx::query(
+            "SELECT b.held FROM documents d JOIN batches b ON b.id = d.batch_id WHERE d.id = $1",
+        )
+        .bind(&claim.document_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?
+        .map(|r| r.try_get::<Option<String>, _>(0))
+        .transpose()
+        .map_err(|e| self.err(e))?
+        .flatten();
+        if held.is_none() {
+            return Ok(false);
+        }
         let mut tx = self.begin().await?;
         let held = sqlx::query(
             "UPDATE documents SET lease_owner = NULL, lease_token = NULL, lease_expires = NULL \

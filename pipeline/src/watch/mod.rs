@@ -159,7 +159,29 @@ pub async fn serve(
                     batch: None,
                     until_idle: false,
                 };
-                work::work(&store, settings, pool, &actor, &scope, stop).await
+                // A store that cannot be reached stops one round of work,
+                // not the service: work again after a pause.
+                loop {
+                    let round = work::work(
+                        &store,
+                        settings.clone(),
+                        pool.clone(),
+                        &actor,
+                        &scope,
+                        stop.clone(),
+                    )
+                    .await;
+                    match round {
+                        Err(e) if !*stop.borrow() => {
+                            tracing::warn!(
+                                "work: {e}; working again in {:.1} s",
+                                poll.as_secs_f64()
+                            );
+                            tokio::time::sleep(poll).await;
+                        }
+                        done => return done,
+                    }
+                }
             }))
         })
         .transpose()?;
