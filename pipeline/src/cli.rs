@@ -6,10 +6,10 @@
 use crate::error::{ExitCode, FolioError};
 use crate::ingest::{self, IngestOptions, Intake};
 use crate::run::{self, RunOptions, RunSummary};
-use crate::settings::Settings;
+use crate::settings::{Settings, WatchFolder};
 use crate::store::{Actor, Store};
 use crate::work::{self, Scope};
-use crate::{inspect, qc, report, status, web};
+use crate::{inspect, qc, report, status, watch, web};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -131,6 +131,36 @@ pub enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// Watch folders for batches (sub-folders) dropped by scanning
+    /// operators: take each once complete, ingest it, work its pages
+    /// (unless --no-work), until stopped (SIGINT/SIGTERM).
+    Watch {
+        /// Watch folder (default: every [[watch.folders]] of folio.toml).
+        dir: Option<PathBuf>,
+        /// Output folder for the packages (required with DIR).
+        #[arg(long, requires = "dir")]
+        out: Option<PathBuf>,
+        /// Document class of the folder's batches (a manifest may name another).
+        #[arg(long, requires = "dir")]
+        class: Option<String>,
+        /// Operator recorded on the folder's batches when no manifest names one.
+        #[arg(long, requires = "dir")]
+        operator: Option<String>,
+        /// Only take batches in; leave their pages to `folio worker`s.
+        #[arg(long)]
+        no_work: bool,
+        /// OCR threads in this process (default: folio.toml `workers`).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Print what the service did as JSON when it stops.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Operator decisions on a batch.
+    Batch {
+        #[command(subcommand)]
+        action: BatchAction,
+    },
 }
 
 /// `folio user …`
@@ -163,6 +193,18 @@ pub enum ReportCommand {
         /// CSV instead of a table.
         #[arg(long)]
         csv: bool,
+    },
+}
+
+
+/// `folio batch …`.
+#[derive(Debug, Subcommand)]
+pub enum BatchAction {
+    /// Accept a held batch as it is (its page count differs from its
+    /// manifest): its documents are packaged.
+    Confirm {
+        /// A batch id, name, source folder or the folder name as dropped.
+        batch: String,
     },
 }
 
@@ -309,6 +351,74 @@ async fn dispatch(command: Command, mut settings: Settings) -> Result<ExitCode, 
             let code = report::keyers(&store, since.as_deref(), csv).await;
             store.close().await;
             code
+        }
+        Command::Watch {
+            dir,
+            out,
+            class,
+            operator,
+            no_work,
+            workers,
+            json,
+        } => {
+            if let Some(w) = workers.filter(|w| *w > 0) {
+                settings.workers = w;
+            }
+            let folders = match dir {
+                Some(folder) => vec![WatchFolder {
+                    folder,
+                    out: out.ok_or_else(|| {
+                        settings.config_error("`folio watch <DIR>` needs --out <DIR>")
+                    })?,
+                    class,
+                    operator,
+                }],
+                None => settings.watch.folders.clone(),
+            };
+            let bindings = watch::bind(&settings, &folders)?;
+            let store = Store::open(&settings.database_url).await?;
+            let stop = work::shutdown_signal();
+            let report = watch::serve(&store, Arc::new(settings), bindings, !no_work, stop).await;
+            store.close().await;
+            let report = report?;
+            if json {
+                print_json(&report)?;
+            } else {
+                eprintln!(
+                    "folio: {} stopped: {} batch(es) taken, {} failed{}",
+                    report.watcher,
+                    report.taken,
+                    report.failed,
+                    report
+                        .work
+                        .as_ref()
+                        .map(|w| format!(
+                            ", {} page(s) and {} document(s) worked, {} lease(s) given back",
+                            w.pages, w.documents, w.released
+                        ))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::Ok)
+        }
+        Command::Batch {
+            action: BatchAction::Confirm { batch },
+        } => {
+            let store = Store::open(&settings.database_url).await?;
+            let confirmed = store.confirm_batch(&batch, &Actor::user()).await;
+            store.close().await;
+            let (b, held) = confirmed?;
+            match held {
+                Some(why) => println!(
+                    "batch {} ({}) confirmed; its documents will be packaged (was held: {why})",
+                    b.name, b.id
+                ),
+                None => println!(
+                    "batch {} ({}) was not held; nothing to confirm",
+                    b.name, b.id
+                ),
+            }
+            Ok(ExitCode::Ok)
         }
         Command::Qc { batch, json } => {
             let store = Store::open(&settings.database_url).await?;

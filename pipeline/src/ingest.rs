@@ -15,6 +15,7 @@ use folio_stages::decode::{self, Format};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
@@ -25,6 +26,7 @@ const DERIVED_BYTES_PER_PIXEL: f64 = 0.5;
 /// A good file of the batch, kept in the object store.
 #[derive(Debug, Clone, Serialize)]
 pub struct AcceptedFile {
+    #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     /// Path relative to the batch folder, `/`-separated.
     pub name: String,
@@ -41,6 +43,7 @@ pub struct QuarantinedFile {
     pub sha256: Option<String>,
     pub reason: String,
     /// Where the copy and its `.reason.txt` are.
+    #[serde(serialize_with = "lossy_path")]
     pub copy: PathBuf,
 }
 
@@ -55,7 +58,7 @@ pub struct Intake {
     /// Second copies of a file already in this batch: `(name, first name)`.
     pub duplicates: Vec<(String, String)>,
     pub quarantined: Vec<QuarantinedFile>,
-    /// Hidden files (names starting with `.`), never read.
+    /// Files skipped by rule (hidden, temp files, folder litter), never read.
     pub ignored: Vec<String>,
     /// Documents this ingest queued.
     pub documents: Vec<QueuedDocument>,
@@ -70,6 +73,12 @@ impl Intake {
     }
 }
 
+/// A path in a summary: file names from scanners need not be UTF-8, and
+/// a summary must still print (the bytes that are not are shown as �).
+fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
 /// What to take in.
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
@@ -79,9 +88,10 @@ pub struct IngestOptions {
     pub quarantine: Option<PathBuf>,
 }
 
-/// The files of a batch folder, sorted by path; hidden names are listed
-/// apart so the summary can say they were skipped. Links are never
-/// followed: a link in a batch is refused with its reason.
+/// The files of a batch folder, sorted by path; names skipped by rule
+/// (hidden, temp, folder litter) are listed apart so the summary can say
+/// they were skipped. Links are never followed: a symbolic or hard link,
+/// FIFO, socket or device in a batch is refused unread with its reason.
 pub fn list_files(dir: &Path) -> Result<Listing, FolioError> {
     if !dir.is_dir() {
         return Err(FolioError::input(
@@ -93,7 +103,7 @@ pub fn list_files(dir: &Path) -> Result<Listing, FolioError> {
     for entry in WalkDir::new(dir).follow_links(false).sort_by_file_name() {
         let entry = entry.map_err(|e| FolioError::input(dir, e))?;
         let rel = relative_name(dir, entry.path());
-        if entry.depth() > 0 && rel.split('/').any(|c| c.starts_with('.')) {
+        if entry.depth() > 0 && rel.split('/').any(skipped_by_rule) {
             if !entry.file_type().is_dir() {
                 listing.ignored.push(rel);
             }
@@ -101,6 +111,19 @@ pub fn list_files(dir: &Path) -> Result<Listing, FolioError> {
         }
         let kind = entry.file_type();
         if kind.is_file() {
+            // A second name of a file kept elsewhere (a hard link) is
+            // refused unread like a symbolic link: its bytes were not
+            // scanned into this batch.
+            let links = entry.metadata().map(|m| m.nlink()).unwrap_or(1);
+            if links > 1 {
+                listing.refused.push((
+                    rel,
+                    format!(
+                        "is a hard link ({links} names for one file); links are never followed"
+                    ),
+                ));
+                continue;
+            }
             listing.files.push(entry.into_path());
         } else if kind.is_symlink() {
             listing
@@ -114,6 +137,18 @@ pub fn list_files(dir: &Path) -> Result<Listing, FolioError> {
         }
     }
     Ok(listing)
+}
+
+/// Names never taken for pages, by rule: hidden files and folders
+/// (`.DS_Store`, `._*`), office and scanner temp files (`~$…`, `*.tmp`),
+/// Windows and macOS folder litter (`Thumbs.db`, `desktop.ini`).
+fn skipped_by_rule(component: &str) -> bool {
+    let lower = component.to_ascii_lowercase();
+    component.starts_with('.')
+        || component.starts_with("~$")
+        || lower.ends_with(".tmp")
+        || lower == "thumbs.db"
+        || lower == "desktop.ini"
 }
 
 /// A batch folder's entries, sorted.

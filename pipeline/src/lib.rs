@@ -25,4 +25,5 @@ pub mod settings;
 pub mod status;
 pub mod store;
 pub mod web;
+pub mod watch;
 pub mod work;

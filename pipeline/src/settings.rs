@@ -40,6 +40,7 @@ pub struct RawConfig {
     pub work: WorkOptions,
     pub web: WebOptions,
     pub keying: KeyingOptions,
+    pub watch: WatchOptions,
 }
 
 /// `[web]`: the keying station's server and its sessions.
@@ -71,6 +72,41 @@ impl Default for WebOptions {
     }
 }
 
+/// `[watch]`: how `folio watch` decides a dropped batch is complete and
+/// what it keeps; `[[watch.folders]]` binds each watch folder to a class,
+/// an output folder and optionally an operator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchOptions {
+    /// Seconds in which no file of a batch folder may change size or
+    /// mtime before a batch with neither marker nor manifest is taken.
+    pub quiet_seconds: f64,
+    /// Seconds between rescans of the watch folders (file events are only
+    /// hints: network shares drop them).
+    pub poll_seconds: f64,
+    /// File the scanning station writes last to say a batch is complete.
+    pub marker: String,
+    /// Optional batch manifest (operator, scanner, class, references,
+    /// expected page count); its appearance also completes a batch.
+    pub manifest: String,
+    /// Days a taken batch folder is kept under `<folder>/done/<date>/`.
+    pub retain_days: f64,
+    pub folders: Vec<WatchFolder>,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        WatchOptions {
+            quiet_seconds: 30.0,
+            poll_seconds: 10.0,
+            marker: "READY".into(),
+            manifest: "batch.toml".into(),
+            retain_days: 30.0,
+            folders: Vec::new(),
+        }
+    }
+}
+
 /// `[keying]`: how keyers hold tasks.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -86,6 +122,21 @@ impl Default for KeyingOptions {
             lease_seconds: 120.0,
         }
     }
+}
+
+/// One `[[watch.folders]]` entry: where operators drop batches and where
+/// their packages go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchFolder {
+    /// The drop folder; each sub-folder is a batch. Relative to the file.
+    pub folder: PathBuf,
+    /// Document class of its batches (a manifest may name another).
+    pub class: Option<String>,
+    /// Output folder for the packages. Relative to the file.
+    pub out: PathBuf,
+    /// Operator recorded on its batches when no manifest names one.
+    pub operator: Option<String>,
 }
 
 /// `[work]`: how workers hold and give back pages.
@@ -184,6 +235,7 @@ pub struct Settings {
     pub work: WorkOptions,
     pub web: WebOptions,
     pub keying: KeyingOptions,
+    pub watch: WatchOptions,
     pub classes: BTreeMap<String, DocClass>,
     pub default_class: String,
     /// The file the settings came from, for messages.
@@ -265,6 +317,30 @@ impl Settings {
                 work.max_attempts
             )));
         }
+        let mut watch = raw.watch;
+        if !(watch.quiet_seconds.is_finite() && watch.quiet_seconds >= 0.0) {
+            return Err(cfg_err(format!(
+                "[watch] quiet_seconds must be 0 or more, got {}",
+                watch.quiet_seconds
+            )));
+        }
+        if !(watch.poll_seconds.is_finite() && watch.poll_seconds > 0.0) {
+            return Err(cfg_err(format!(
+                "[watch] poll_seconds must be more than 0, got {}",
+                watch.poll_seconds
+            )));
+        }
+        for name in [&watch.marker, &watch.manifest] {
+            if name.is_empty() || name.contains('/') {
+                return Err(cfg_err(format!(
+                    "[watch] marker and manifest must be plain file names, got '{name}'"
+                )));
+            }
+        }
+        for f in &mut watch.folders {
+            f.folder = base.join(&f.folder);
+            f.out = base.join(&f.out);
+        }
         let database_url = match std::env::var("FOLIO_DATABASE_URL") {
             Ok(url) if !url.trim().is_empty() => url,
             _ => raw
@@ -340,6 +416,7 @@ impl Settings {
             work,
             web: raw.web,
             keying: raw.keying,
+            watch,
             database_url,
             workers,
             organization: raw.organization.unwrap_or_else(|| "Folio".into()),

@@ -312,6 +312,11 @@ pub async fn finish_claimed(
 /// Finishes a document this worker holds the lease of; true when the
 /// store accepted the outcome.
 async fn finish(ctx: &Arc<Ctx>, claim: DocClaim) -> Result<bool, FolioError> {
+    // A held batch (page count differs from its manifest) is packaged
+    // only once an operator confirms it.
+    if ctx.store.hold_document(&claim, &ctx.actor).await? {
+        return Ok(false);
+    }
     let work = ctx.store.document_work(&claim.document_id).await?;
     let class = ctx.settings.class(Some(&work.class))?.clone();
     let candidates = ctx

@@ -12,6 +12,7 @@
 //! its last page also hands its lease to that worker.
 
 mod keying;
+pub mod intake;
 mod postgres;
 mod records;
 mod sqlite;
@@ -855,6 +856,7 @@ impl Store {
         let row = sqlx::query(self.sql(
             "SELECT d.id, d.lease_owner FROM documents d WHERE d.state = 'finishing' \
              AND (d.lease_token IS NULL OR d.lease_expires < {now}) AND ($1 = '' OR d.batch_id = $1) \
+             AND NOT EXISTS (SELECT 1 FROM batches hb WHERE hb.id = d.batch_id AND hb.held IS NOT NULL) \
              ORDER BY d.seq LIMIT 1 {lock:d}",
         ))
         .bind(batch.unwrap_or(""))
@@ -1235,7 +1237,8 @@ impl Store {
             "SELECT (SELECT COUNT(*) FROM pages p JOIN documents d ON d.id = p.document_id \
                      WHERE p.state IN ('queued', 'leased') AND ($1 = '' OR d.batch_id = $1)), \
                     (SELECT COUNT(*) FROM documents d WHERE d.state IN ('queued', 'finishing') \
-                     AND ($1 = '' OR d.batch_id = $1))",
+                     AND ($1 = '' OR d.batch_id = $1) AND NOT (d.state = 'finishing' AND EXISTS \
+                     (SELECT 1 FROM batches hb WHERE hb.id = d.batch_id AND hb.held IS NOT NULL)))",
         )
         .bind(batch.unwrap_or(""))
         .fetch_one(&self.pool)
