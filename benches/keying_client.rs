@@ -939,7 +939,7 @@ impl StoreCounts {
 }
 
 /// Checks this harness knows independently of the product (GB 11643 check
-/// digit, calendar date): `Some(false)` when a value fails, `None` when the
+/// digit, calendar date in 1800–2200): `Some(false)` when a value fails, `None` when the
 /// field has no such check here.
 pub fn known_check(field: &str, v: &str) -> Option<bool> {
     match field {
@@ -977,7 +977,8 @@ pub fn known_check(field: &str, v: &str) -> Option<bool> {
                 2 => 28,
                 _ => return Some(false),
             };
-            Some(d >= 1 && d <= days)
+            // Years as the class's date check takes them.
+            Some((1800..=2200).contains(&y) && d >= 1 && d <= days)
         }
         _ => None,
     }
@@ -1292,7 +1293,12 @@ pub struct LoadReport {
     pub empty_nexts: usize,
     pub server_cpu_s: f64,
     pub client_cpu_s: f64,
+    /// The whole machine's CPU busy share over the measured phase.
+    pub machine_busy: f64,
     pub load_avg: String,
+    /// PostgreSQL only: mean backends of the run's database per state /
+    /// wait event over the measured phase.
+    pub pg_waits: Vec<(String, f64)>,
     /// Whole run.
     pub conflicts_409: usize,
     /// 409 answers to submits that were not late.
@@ -1380,6 +1386,8 @@ impl LoadReport {
             ("empty_nexts", json!(self.empty_nexts)),
             ("server_cpu_s", json!(self.server_cpu_s)),
             ("client_cpu_s", json!(self.client_cpu_s)),
+            ("machine_busy", json!(self.machine_busy)),
+            ("pg_waits", json!(self.pg_waits)),
             ("load_avg", json!(self.load_avg)),
             ("conflicts_409", json!(self.conflicts_409)),
             ("conflicts_409_in_lease", json!(self.conflicts_409_in_lease)),
@@ -1410,6 +1418,79 @@ impl LoadReport {
             ("problems", json!(self.problems())),
         ];
         Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+}
+
+/// Busy and total jiffies of the whole machine (`/proc/stat`).
+pub fn machine_jiffies() -> (f64, f64) {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<f64> = s
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: f64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
+    (total - idle, total)
+}
+
+/// Where PostgreSQL's backends of one database are while the load runs:
+/// `pg_stat_activity` sampled every 20 ms from a connection of its own.
+pub struct PgSampler {
+    stop: Arc<AtomicBool>,
+    handle: tokio::task::JoinHandle<(usize, BTreeMap<String, usize>)>,
+}
+
+impl PgSampler {
+    pub async fn start(url: &str) -> Result<PgSampler> {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = tokio::spawn(async move {
+            let mut samples = 0;
+            let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+            while !flag.load(Ordering::Relaxed) {
+                let rows = sqlx::query(
+                    "SELECT state, COALESCE(wait_event_type, 'CPU'), COALESCE(wait_event, '') \
+                     FROM pg_stat_activity WHERE datname = current_database() \
+                     AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state <> 'idle'",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_default();
+                samples += 1;
+                for r in &rows {
+                    let state: String = r.try_get(0).unwrap_or_default();
+                    let t: String = r.try_get(1).unwrap_or_default();
+                    let e: String = r.try_get(2).unwrap_or_default();
+                    let key = if state == "active" {
+                        format!("{t}:{e}")
+                    } else {
+                        format!("{state} ({t}:{e})")
+                    };
+                    *seen.entry(key).or_default() += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let _ = conn.close().await;
+            (samples, seen)
+        });
+        Ok(PgSampler { stop, handle })
+    }
+
+    /// Mean backends per sample in each state/wait, most first.
+    pub async fn stop(self) -> Vec<(String, f64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        let (n, seen) = self.handle.await.unwrap_or_default();
+        let mut v: Vec<(String, f64)> = seen
+            .into_iter()
+            .map(|(k, c)| (k, c as f64 / n.max(1) as f64))
+            .collect();
+        v.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
+        v
     }
 }
 
@@ -1603,8 +1684,13 @@ pub async fn run_load(
         timed_out: AtomicBool::new(false),
     });
     let truth = Arc::new(truth);
+    let sampler = match station.backend {
+        Backend::Postgres => Some(PgSampler::start(&station.db_url).await?),
+        Backend::Sqlite => None,
+    };
     let cpu0 = server.cpu_seconds();
     let me0 = proc_cpu_seconds("/proc/self/stat");
+    let machine0 = machine_jiffies();
     let load_at_start = load_average();
     let mut handles = Vec::new();
     for (i, api) in apis.into_iter().enumerate() {
@@ -1622,6 +1708,12 @@ pub async fn run_load(
     tokio::time::sleep(until_end).await;
     let server_cpu = server.cpu_seconds() - cpu0;
     let client_cpu = proc_cpu_seconds("/proc/self/stat") - me0;
+    let machine1 = machine_jiffies();
+    let machine_busy = (machine1.0 - machine0.0) / (machine1.1 - machine0.1).max(1.0);
+    let pg_waits = match sampler {
+        Some(s) => s.stop().await,
+        None => Vec::new(),
+    };
     let load_at_end = load_average();
     let mut logs = Vec::new();
     for h in handles {
@@ -1690,6 +1782,8 @@ pub async fn run_load(
         empty_nexts: logs.iter().map(|l| l.empty).sum(),
         server_cpu_s: server_cpu,
         client_cpu_s: client_cpu,
+        machine_busy,
+        pg_waits,
         load_avg: format!("{load_at_start} → {load_at_end}"),
         conflicts_409: statuses(409),
         conflicts_409_in_lease: held
@@ -1941,6 +2035,9 @@ pub struct SimReport {
     pub arbitrated: usize,
     pub wrong_double_keyed: usize,
     pub wrong_arbitrated: usize,
+    /// Arbitrated final values that fail the field's own check (ID check
+    /// digit, date) — the server takes an arbiter's value unchecked.
+    pub arbitrated_failing_check: usize,
     pub keystrokes: u64,
     pub keystrokes_per_document: f64,
     /// Keystrokes one careful keying of every field would take.
@@ -2002,6 +2099,10 @@ impl SimReport {
             ("arbitrated", json!(self.arbitrated)),
             ("wrong_double_keyed", json!(self.wrong_double_keyed)),
             ("wrong_arbitrated", json!(self.wrong_arbitrated)),
+            (
+                "arbitrated_failing_check",
+                json!(self.arbitrated_failing_check),
+            ),
             ("keystrokes", json!(self.keystrokes)),
             (
                 "keystrokes_per_document",
@@ -2277,7 +2378,7 @@ pub async fn simulate(
             let ok = value.as_deref().map(str::trim) == Some(want.as_str());
             if ok {
                 r.correct += 1;
-            } else if r.wrong_examples.len() < 20 {
+            } else if r.wrong_examples.len() < 50 {
                 r.wrong_examples.push(format!(
                     "{doc}/{name} ({}): final {value:?} via {source:?}, truth {want:?}",
                     d.original_name
@@ -2294,6 +2395,11 @@ pub async fn simulate(
                     r.arbitrated += 1;
                     if !ok {
                         r.wrong_arbitrated += 1;
+                    }
+                    if let Some(v) = &value
+                        && known_check(name, v.trim()) == Some(false)
+                    {
+                        r.arbitrated_failing_check += 1;
                     }
                 }
                 _ => {}

@@ -28,6 +28,7 @@
 #[path = "keying_client.rs"]
 mod keying_client;
 #[path = "../pipeline/tests/util/pg.rs"]
+#[allow(dead_code)]
 mod pg;
 
 use keying_client::*;
@@ -153,6 +154,24 @@ fn main() {
             r.client_cpu_s,
             r.load_avg
         );
+        println!(
+            "{}: machine CPU busy {:.0} % over the measured phase",
+            r.backend.name(),
+            100.0 * r.machine_busy
+        );
+        if !r.pg_waits.is_empty() {
+            let w: Vec<String> = r
+                .pg_waits
+                .iter()
+                .take(6)
+                .map(|(k, n)| format!("{k} {n:.2}"))
+                .collect();
+            println!(
+                "{}: backends busy per sample (state/wait): {}",
+                r.backend.name(),
+                w.join(", ")
+            );
+        }
     }
     if a.save {
         let path = root().join("benches/keying_load.results.json");

@@ -9,7 +9,7 @@
 #      submission lost, two distinct keyers per field, every document
 #      packaged) → benches/keying_load.results.json;
 #   2. accuracy: the 30 forms of ../shared/data/forms-zh OCR'd, cloned to
-#      over 10,000 fields, keyed by simulated keyers with a realistic error
+#      over 30,000 fields, keyed by simulated keyers with a realistic error
 #      model → final field accuracy against the truth and keystrokes per
 #      document → benches/keying_sim.results.json.
 # Exit status 0 when both ran clean (no rule broken, accuracy ≥ 99.95 %;
