@@ -196,7 +196,6 @@ pub enum ReportCommand {
     },
 }
 
-
 /// `folio batch …`.
 #[derive(Debug, Subcommand)]
 pub enum BatchAction {
