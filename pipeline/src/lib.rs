@@ -24,6 +24,6 @@ pub mod run;
 pub mod settings;
 pub mod status;
 pub mod store;
-pub mod web;
 pub mod watch;
+pub mod web;
 pub mod work;

@@ -11,8 +11,8 @@
 //! took it over. A document is finished once: the transaction that commits
 //! its last page also hands its lease to that worker.
 
-mod keying;
 pub mod intake;
+mod keying;
 mod postgres;
 mod records;
 mod sqlite;
