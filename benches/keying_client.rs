@@ -1034,7 +1034,9 @@ pub async fn store_counts(db_url: &str, log: &[Held]) -> Result<StoreCounts> {
         )
     })
     .collect();
-    let fields: Vec<(String, String, String, Option<String>, Option<String>)> = sqlx::query(
+    /// document, field, status, final value, source.
+    type FieldRow = (String, String, String, Option<String>, Option<String>);
+    let fields: Vec<FieldRow> = sqlx::query(
         "SELECT document_id, name, status, final_value, source FROM fields \
          WHERE source IS NULL OR source <> 'ocr'",
     )
@@ -1312,6 +1314,8 @@ pub struct LoadReport {
     /// From the last field final to the last package written.
     pub package_wait_s: f64,
     pub timed_out: bool,
+    /// The client log: every task each user held.
+    pub log: Vec<Held>,
 }
 
 impl LoadReport {
@@ -1800,6 +1804,7 @@ pub async fn run_load(
         packaged,
         package_wait_s,
         timed_out: sh.timed_out.load(Ordering::Relaxed),
+        log: held,
     })
 }
 

@@ -25,11 +25,13 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn short_load(pg: Option<&PgDb>) {
+fn short_load(pg: Option<&PgDb>) -> (Station, LoadReport) {
     let station = Station::new(pg.map(|p| p.url.as_str()));
     let cfg = LoadConfig {
         keyers: 20,
-        arbiters: 2,
+        // Three: with two arbiters who also key, a field both of them keyed
+        // could never be arbitrated.
+        arbiters: 3,
         seconds: 3.0,
         think_ms: (100, 400),
         wrong_rate: 0.05,
@@ -75,17 +77,49 @@ fn short_load(pg: Option<&PgDb>) {
         r.to_json()
     );
     assert_eq!(r.hand_outs.again_after_expiry, 3, "{:?}", r.to_json());
+    (station, r)
 }
 
 #[test]
 fn sqlite_station_hands_each_task_to_one_keyer_and_loses_nothing() {
-    short_load(None);
+    let (station, r) = short_load(None);
+    // The counts can fail: a stored entry changed behind the server's back
+    // is a lost submission, and a forged hand-out of a task to another
+    // user while its keyer still held it is an overlap.
+    let victim = r
+        .log
+        .iter()
+        .find(|h| h.task.kind == "key" && h.accepted().is_some())
+        .unwrap()
+        .clone();
+    let rt = runtime();
+    rt.block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut db = sqlx::AnyConnection::connect(&station.db_url).await.unwrap();
+        sqlx::query("UPDATE tasks SET value = 'tampered' WHERE id = $1")
+            .bind(victim.task.id)
+            .execute(&mut db)
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+    });
+    let c = rt.block_on(store_counts(&station.db_url, &r.log)).unwrap();
+    assert_eq!(c.lost_submissions, 1, "{:?}", c.examples);
+    let mut forged = r.log.clone();
+    let mut intruder = victim.clone();
+    intruder.user = "intruder".into();
+    intruder.submits.clear();
+    forged.push(intruder);
+    let h = hand_outs(&forged);
+    assert_eq!((h.to_several_users, h.overlapping), (1, 1), "{:?}", h);
 }
 
 #[test]
 fn postgres_station_hands_each_task_to_one_keyer_and_loses_nothing() {
     let db = PgDb::create();
-    short_load(Some(&db));
+    let (station, _) = short_load(Some(&db));
+    drop(station);
 }
 
 #[test]
@@ -97,7 +131,7 @@ fn keying_simulation_follows_the_rules_with_many_errors() {
     // and type without fault, so every arbitrated value must be true.
     let cfg = SimConfig {
         keyers: 6,
-        arbiters: 2,
+        arbiters: 3,
         model: ErrorModel {
             slip: 0.25,
             lookalike_fields: 0.3,
