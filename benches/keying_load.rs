@@ -1,5 +1,5 @@
 //! The keying station under load: N simulated keyers (200 by default, one
-//! in twenty with the arbiter role) doing next → think → submit against
+//! in twenty, at least three, with the arbiter role) doing next → think → submit against
 //! the real `folio serve`, on SQLite and on PostgreSQL. Measures
 //! submits/s, requests/s and the p50/p99 latency of `tasks/next` and
 //! `tasks/{id}/submit` separately over the measured phase; then drains the
@@ -96,7 +96,9 @@ fn main() {
     let a = args();
     let cfg = LoadConfig {
         keyers: a.keyers,
-        arbiters: a.arbiters.unwrap_or(a.keyers.div_ceil(20)),
+        // One in twenty, and at least three: an arbitration needs an arbiter
+        // who did not key the field, and arbiters key too.
+        arbiters: a.arbiters.unwrap_or(a.keyers.div_ceil(20).max(3)),
         seconds: a.seconds,
         think_ms: a.think_ms,
         wrong_rate: 0.01,

@@ -16,14 +16,15 @@
 # the p99 goal < 50 ms is printed, not enforced: it depends on the machine).
 #
 # Usage: scripts/keying_bench.sh [--keyers N] [--seconds S]
-#          [--backend sqlite|postgres|both] [--no-load] [--no-sim]
+#          [--backend sqlite|postgres|both] [--no-load] [--no-sim] [--no-save]
+#   --no-save  print the figures, leave the committed results files alone
 # PostgreSQL: FOLIO_TEST_PG_ADMIN_URL (default
 # postgres://postgres@127.0.0.1:5432/postgres); each run makes and drops
 # its own database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-keyers=200 seconds=60 backend=both load=1 sim=1
+keyers=200 seconds=60 backend=both load=1 sim=1 save=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --keyers) keyers=$2; shift 2 ;;
@@ -31,6 +32,7 @@ while [ $# -gt 0 ]; do
         --backend) backend=$2; shift 2 ;;
         --no-load) load=0; shift ;;
         --no-sim) sim=0; shift ;;
+        --no-save) save=(--no-save); shift ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -44,10 +46,10 @@ cargo bench -p folio --bench keying_load --bench keying_sim --no-run
 if [ "$load" = 1 ]; then
     echo "== load: $keyers keyers, $seconds s, $backend"
     cargo bench -p folio --bench keying_load -- \
-        --keyers "$keyers" --seconds "$seconds" --backend "$backend" || status=1
+        --keyers "$keyers" --seconds "$seconds" --backend "$backend" "${save[@]}" || status=1
 fi
 if [ "$sim" = 1 ]; then
     echo "== keying accuracy simulation"
-    cargo bench -p folio --bench keying_sim || status=1
+    cargo bench -p folio --bench keying_sim -- "${save[@]}" || status=1
 fi
 exit $status
