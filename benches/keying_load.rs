@@ -1,6 +1,6 @@
-//! The keying station under load: N simulated keyers (200 by default, one
-//! in twenty, at least three, with the arbiter role) doing next → think → submit against
-//! the real `folio serve`, on SQLite and on PostgreSQL. Measures
+//! The keying station under load: N simulated keyers (200 by default; one
+//! in twenty, at least three, with the arbiter role) doing next → think →
+//! submit against the real `folio serve`, on SQLite and on PostgreSQL. Measures
 //! submits/s, requests/s and the p50/p99 latency of `tasks/next` and
 //! `tasks/{id}/submit` separately over the measured phase; then drains the
 //! queue without think time and counts, from the client log and the store:
