@@ -182,6 +182,14 @@ fn double_keying_story(db_url: Option<&str>) {
             if field == "id_number" {
                 assert_eq!(entries[0]["value"], bad_id);
                 assert_eq!(entries[1]["value"], bad_id);
+                // The arbiter's own value must pass the check too, unless
+                // confirmed as on paper.
+                let (s, body) = arb
+                    .submit(t["id"].as_i64().unwrap(), json!({"value": bad_id}))
+                    .await;
+                assert_eq!(s, 422, "{body}");
+                assert_eq!(body["confirm"], true, "{body}");
+                assert!(body["error"].as_str().unwrap().contains("check"), "{body}");
             }
             let (s, body) = arb
                 .submit(

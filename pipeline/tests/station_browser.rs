@@ -755,7 +755,7 @@ async fn a_field_whose_lease_ran_out_is_dropped_and_keying_goes_on() {
     if no_browser() {
         return;
     }
-    let st = stage("\n[keying]\nlease_seconds = 4\n").await;
+    let st = stage("\n[keying]\nlease_seconds = 8\n").await;
     let (c, base, fields, truth) = (&st.c, st.base.as_str(), &st.fields, &st.truth);
     sign_in(c, base, "keyer1", PASSWORD).await;
     wait_path(c, "/station").await;

@@ -118,7 +118,8 @@ pub fn mask(spec: &FieldSpec) -> String {
     }
 }
 
-fn check_name(v: Validator) -> &'static str {
+/// A check's name as people say it.
+pub fn check_name(v: Validator) -> &'static str {
     match v {
         Validator::PrcId => "ID check digit",
         Validator::Date => "calendar date",

@@ -69,6 +69,10 @@ pub struct SubmitBody {
     pub empty: bool,
     pub keystrokes: Option<i64>,
     pub active_ms: Option<i64>,
+    /// An arbiter keeps a value that fails the field's check (the paper
+    /// itself may carry a wrong check digit).
+    #[serde(default)]
+    pub confirm: bool,
 }
 
 /// `POST /api/v1/tasks/{id}/submit`: 200 with what it did, 409 when the
@@ -123,6 +127,19 @@ pub async fn submit(
                     "{v:?} does not fit the mask of {}: {}",
                     task.field,
                     keying::mask(spec)
+                )));
+            }
+            // An arbiter settles the field: a value failing its check
+            // is kept only when confirmed, never by a slip.
+            if task.kind == "arbitrate"
+                && !body.confirm
+                && let Some(check) = spec.and_then(|s| s.validate)
+                && !check.check(&v)
+            {
+                return Err(ApiError::Unconfirmed(format!(
+                    "{v:?} fails the {} check of {}: press Enter again to keep it as on paper",
+                    keying::check_name(check),
+                    task.field
                 )));
             }
             Entry::Value(v)

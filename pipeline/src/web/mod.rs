@@ -74,6 +74,9 @@ pub enum ApiError {
     Conflict(String),
     /// The value fails the field's mask (422).
     Invalid(String),
+    /// An arbiter's value fails the field's check: 422 with
+    /// `"confirm": true`, resend with `"confirm": true` to keep it.
+    Unconfirmed(String),
     Internal(String),
 }
 
@@ -96,6 +99,10 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+            ApiError::Unconfirmed(m) => {
+                let body = serde_json::json!({ "error": m, "confirm": true });
+                return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+            }
             ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
         };
         (status, Json(serde_json::json!({ "error": msg }))).into_response()

@@ -325,6 +325,9 @@
         return;
       }
       body.value = input.value;
+      // An arbiter keeps a value that fails the field's check (the paper
+      // may be wrong) by pressing Enter again on the same value.
+      if (c.confirmValue !== undefined && c.confirmValue === input.value) body.confirm = true;
     } else body[kind] = true;
     busy = true;
     const since = performance.now();
@@ -350,6 +353,7 @@
     busy = false;
     pending = [];
     if (r.status === 422) {
+      c.confirmValue = r.data.confirm ? body.value : undefined;
       say(r.data.error || "The value does not fit the field.");
       input.classList.add("mismatch");
       input.setAttribute("aria-invalid", "true");
