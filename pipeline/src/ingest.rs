@@ -281,7 +281,21 @@ pub async fn ingest(
             .join(format!("{name}-{tag}"))
     });
 
-    let listing = list_files(&input)?;
+    let mut listing = list_files(&input)?;
+    // The scanning station's marker and manifest are not pages, whether
+    // `folio watch` or `folio run` takes the folder.
+    let (service, pages): (Vec<PathBuf>, Vec<PathBuf>) = std::mem::take(&mut listing.files)
+        .into_iter()
+        .partition(|p| {
+            p.parent() == Some(input.as_path())
+                && p.file_name().is_some_and(|n| {
+                    n == settings.watch.marker.as_str() || n == settings.watch.manifest.as_str()
+                })
+        });
+    listing.files = pages;
+    listing
+        .ignored
+        .extend(service.iter().map(|p| relative_name(&input, p)));
     let checks: Vec<Check> = pool.install(|| {
         listing
             .files

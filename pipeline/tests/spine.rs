@@ -187,6 +187,9 @@ fn corrupt_and_foreign_files_go_to_quarantine_and_the_rest_is_packaged() {
     std::fs::write(batch.join("04_notes.txt"), "box 17, folder 3").unwrap();
     std::fs::write(batch.join("05_empty.png"), b"").unwrap();
     std::fs::copy(&good, batch.join("06_same_as_01.tif")).unwrap();
+    // A scanning station's marker and manifest are not pages.
+    std::fs::write(batch.join("READY"), b"").unwrap();
+    std::fs::write(batch.join("batch.toml"), "operator = \"li\"\n").unwrap();
     std::fs::copy(
         shared("ocrmypdf-resources/trivial.pdf"),
         batch.join("07_born_digital.pdf"),
@@ -234,6 +237,16 @@ fn corrupt_and_foreign_files_go_to_quarantine_and_the_rest_is_packaged() {
         std::fs::read_to_string(quarantine.join("07_born_digital.pdf.reason.txt")).unwrap();
     assert!(reason.contains("born-digital"), "{reason}");
     assert_eq!(s["intake"]["duplicates"][0][0], "06_same_as_01.tif");
+    let ignored: Vec<&str> = s["intake"]["ignored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        ignored.contains(&"READY") && ignored.contains(&"batch.toml"),
+        "{ignored:?}"
+    );
     assert_eq!(packages(&env.out()).len(), 2, "the good files are packaged");
     for bag in packages(&env.out()) {
         bagit_validate(&bag);
