@@ -12,11 +12,13 @@
 
 mod util;
 
+use util::harness::{Rng, Tmpfs, block, entries, wait_for};
+
 use folio::store::{BatchRow, DocumentRow, FileRow, Store};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use util::pg::PgDb;
@@ -174,14 +176,6 @@ struct View {
     completions: Vec<(i64, i64)>,
 }
 
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 fn view(url: &str) -> View {
     block(async {
         let store = Store::open(url).await.unwrap();
@@ -222,36 +216,6 @@ fn describe(events: &[folio::store::Event]) -> String {
         .map(|e| format!("  {} {} {:?}→{}: {}", e.at, e.actor, e.from, e.to, e.reason))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Waits up to `limit` for a child; `None` when it is still running.
-fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return Some(s);
-        }
-        if start.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// xorshift64*: tiny, seeded, the same sequence everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 fn seed() -> u64 {
@@ -481,17 +445,6 @@ fn full_run_seconds() -> f64 {
         eprintln!("full run of the small batch: {secs:.1} s");
         secs
     })
-}
-
-/// Names in a folder (none when it is absent).
-fn entries(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .map(|r| {
-            r.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// What the store and disk hold right after a kill.
@@ -1004,21 +957,6 @@ fn sigterm_stops_a_worker_within_ten_seconds_and_gives_leases_back() {
         String::from_utf8_lossy(&finish.stderr)
     );
     check_finished(&site, &batch, pages, &format!("stopped worker {holder}"));
-}
-
-/// A tmpfs mounted for one test, unmounted however the test ends.
-struct Tmpfs(PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(&self.0)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
 }
 
 #[test]

@@ -15,6 +15,8 @@
 
 mod util;
 
+use util::harness::{Rng, Tmpfs, block, entries, wait_for};
+
 use folio::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
@@ -303,14 +305,6 @@ fn packaged_originals(out: &Path) -> BTreeMap<(String, String), Vec<PathBuf>> {
     seen
 }
 
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 /// Every page of every batch committed exactly once.
 fn assert_pages_committed_once(url: &str, ctx: &str) -> usize {
     block(async {
@@ -334,30 +328,6 @@ fn assert_pages_committed_once(url: &str, ctx: &str) -> usize {
 fn stop(child: &mut Child) -> Option<ExitStatus> {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     wait_for(child, Duration::from_secs(10))
-}
-
-fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return Some(s);
-        }
-        if start.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Names in a folder (none when it is absent).
-fn entries(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .map(|r| {
-            r.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Batch folders still in the watch folder (not the service's areas).
@@ -716,21 +686,6 @@ fn held_until_confirmed(pg: bool) {
     assert_eq!(stop(&mut svc).and_then(|s| s.code()), Some(0));
 }
 
-/// A tmpfs mounted for one test, unmounted however the test ends.
-struct Tmpfs(PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(&self.0)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-}
-
 #[test]
 fn a_short_disk_pauses_claims_until_space_returns() {
     let site = Site::new(false, "quiet_seconds = 1\npoll_seconds = 0.2");
@@ -786,21 +741,6 @@ fn a_short_disk_pauses_claims_until_space_returns() {
         );
     }
     assert_eq!(stop(&mut svc).and_then(|s| s.code()), Some(0));
-}
-
-/// xorshift64*: tiny, seeded, the same sequence everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 fn env_num(name: &str, default: u64) -> u64 {
