@@ -454,22 +454,7 @@ impl Store {
             }
         }
         if batch.state == BatchState::Received {
-            self.move_batch(
-                &mut tx,
-                &mut batch,
-                BatchState::Processing,
-                actor,
-                "no page to queue",
-            )
-            .await?;
-            self.move_batch(
-                &mut tx,
-                &mut batch,
-                BatchState::Packaged,
-                actor,
-                "nothing to package: no good file in the folder",
-            )
-            .await?;
+            self.close_empty_batch(&mut tx, &mut batch, actor).await?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
         self.watched_batch(batch_id)

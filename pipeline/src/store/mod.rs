@@ -525,22 +525,7 @@ impl Store {
             self.move_batch(&mut tx, &mut batch, BatchState::Processing, actor, &why)
                 .await?;
         } else if created {
-            self.move_batch(
-                &mut tx,
-                &mut batch,
-                BatchState::Processing,
-                actor,
-                "no page to queue",
-            )
-            .await?;
-            self.move_batch(
-                &mut tx,
-                &mut batch,
-                BatchState::Packaged,
-                actor,
-                "nothing to package: no good file in the folder",
-            )
-            .await?;
+            self.close_empty_batch(&mut tx, &mut batch, actor).await?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
         if self.backend == Backend::Postgres && pages > 0 {
@@ -1134,6 +1119,26 @@ impl Store {
         }
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(true)
+    }
+
+    /// A new batch with no good file: nothing to queue, nothing to
+    /// package; its history says so.
+    pub(crate) async fn close_empty_batch(
+        &self,
+        tx: &mut Tx,
+        batch: &mut BatchRow,
+        actor: &Actor,
+    ) -> Result<(), FolioError> {
+        self.move_batch(tx, batch, BatchState::Processing, actor, "no page to queue")
+            .await?;
+        self.move_batch(
+            tx,
+            batch,
+            BatchState::Packaged,
+            actor,
+            "nothing to package: no good file in the folder",
+        )
+        .await
     }
 
     /// After a keyed document is packaged: its batch is packaged once no
