@@ -9,6 +9,7 @@ use crate::error::FolioError;
 use crate::export::{self, Published};
 use crate::objects::Objects;
 use crate::settings::{DocClass, Settings};
+use crate::store::intake::WatchedBatch;
 use crate::store::{DocState, DocumentOutcome, DocumentWork, FieldRow, PageState, RescanCandidate};
 use folio_stages::decode::Format;
 use folio_stages::extract::{FieldValue, Route};
@@ -19,10 +20,12 @@ use std::path::{Path, PathBuf};
 
 /// Builds and publishes the package of a document whose pages are all
 /// done; returns what the store should commit.
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     work: &DocumentWork,
     class: &DocClass,
     candidates: &[RescanCandidate],
+    intake: Option<&WatchedBatch>,
     settings: &Settings,
     objects: &Objects,
     attempt: &str,
@@ -30,7 +33,15 @@ pub fn build(
     let out = PathBuf::from(&work.batch.out_dir);
     let staging = export::staging_dir(&out, &work.id, attempt);
     export::clean_staging(&out, &work.id, None);
-    let result = assemble(work, class, candidates, settings, objects, &out, &staging);
+    let parts = Parts {
+        work,
+        class,
+        candidates,
+        intake,
+        settings,
+        objects,
+    };
+    let result = assemble(&parts, &out, &staging);
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&staging);
     }
@@ -38,15 +49,26 @@ pub fn build(
     result
 }
 
-fn assemble(
-    work: &DocumentWork,
-    class: &DocClass,
-    candidates: &[RescanCandidate],
-    settings: &Settings,
-    objects: &Objects,
-    out: &Path,
-    staging: &Path,
-) -> Result<DocumentOutcome, FolioError> {
+/// What a package is built from.
+struct Parts<'a> {
+    work: &'a DocumentWork,
+    class: &'a DocClass,
+    candidates: &'a [RescanCandidate],
+    /// How the batch came in through a watch folder (operator, manifest).
+    intake: Option<&'a WatchedBatch>,
+    settings: &'a Settings,
+    objects: &'a Objects,
+}
+
+fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome, FolioError> {
+    let Parts {
+        work,
+        class,
+        candidates,
+        intake,
+        settings,
+        objects,
+    } = *parts;
     let words: Vec<Vec<Word>> = work
         .pages
         .iter()
@@ -154,7 +176,14 @@ fn assemble(
     let index = json!({
         "folio_index_version": 1,
         "document_id": work.id,
-        "batch": {"id": work.batch.id, "name": work.batch.name},
+        "batch": {
+            "id": work.batch.id,
+            "name": work.batch.name,
+            "operator": intake.and_then(|i| i.operator.clone()),
+            "manifest": intake
+                .and_then(|i| i.manifest.as_deref())
+                .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok()),
+        },
         "class": class.name,
         "state": state,
         "failure": failure,
@@ -168,7 +197,7 @@ fn assemble(
 
     let dest = match state {
         DocState::Packaged => {
-            export::seal_bag(staging, &bag_info(work, class, settings))?;
+            export::seal_bag(staging, &bag_info(work, class, intake, settings))?;
             out.join(&work.id)
         }
         DocState::AwaitingKeying => export::awaiting_dir(out, &work.id),
@@ -212,8 +241,13 @@ fn extension_of(path: &Path) -> &'static str {
         .unwrap_or("bin")
 }
 
-fn bag_info(work: &DocumentWork, class: &DocClass, settings: &Settings) -> Vec<(String, String)> {
-    vec![
+fn bag_info(
+    work: &DocumentWork,
+    class: &DocClass,
+    intake: Option<&WatchedBatch>,
+    settings: &Settings,
+) -> Vec<(String, String)> {
+    let mut info = vec![
         ("Source-Organization".into(), settings.organization.clone()),
         (
             "Bagging-Date".into(),
@@ -233,7 +267,32 @@ fn bag_info(work: &DocumentWork, class: &DocClass, settings: &Settings) -> Vec<(
             "Bag-Software-Agent".into(),
             format!("folio {}", env!("CARGO_PKG_VERSION")),
         ),
-    ]
+    ];
+    // Who scanned it and where it belongs in the archive, from the
+    // watch folder's binding and the scanning station's manifest.
+    if let Some(i) = intake {
+        if let Some(op) = &i.operator {
+            info.push(("Folio-Operator".into(), op.clone()));
+        }
+        let manifest: serde_json::Value = i
+            .manifest
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or(json!({}));
+        for (key, tag) in [
+            ("scanner", "Folio-Scanner"),
+            ("fonds", "Folio-Fonds"),
+            ("box", "Folio-Box"),
+            ("volume", "Folio-Volume"),
+            ("reference_from", "Folio-Reference-From"),
+            ("reference_to", "Folio-Reference-To"),
+        ] {
+            if let Some(v) = manifest.get(key).and_then(|v| v.as_str()) {
+                info.push((tag.into(), v.replace(['\r', '\n'], " ")));
+            }
+        }
+    }
+    info
 }
 
 /// Pages of this document that repeat an earlier page of the batch:

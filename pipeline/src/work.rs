@@ -323,11 +323,20 @@ async fn finish(ctx: &Arc<Ctx>, claim: DocClaim) -> Result<bool, FolioError> {
         .store
         .rescan_candidates(&work.batch.id, &work.id, ctx.settings.rescan.window)
         .await?;
+    let intake = ctx.store.watched_batch(&work.batch.id).await?;
     let settings = ctx.settings.clone();
     let objects = ctx.objects.clone();
     let attempt = claim.token[claim.token.len().saturating_sub(12)..].to_string();
     let outcome = on_pool(&ctx.pool, move || {
-        document::build(&work, &class, &candidates, &settings, &objects, &attempt)
+        document::build(
+            &work,
+            &class,
+            &candidates,
+            intake.as_ref(),
+            &settings,
+            &objects,
+            &attempt,
+        )
     })
     .await??;
     let accepted = ctx

@@ -452,6 +452,32 @@ fn marker_manifest_and_quiet_period_complete_batches() {
     );
     assert!(m["held"].is_null());
     assert_eq!(batch(&s, "box-marker").unwrap()["operator"], "desk-3");
+    // Who scanned it and where it belongs travel into its packages.
+    let infos: Vec<String> = util::packages(&site.out())
+        .iter()
+        .map(|bag| std::fs::read_to_string(bag.join("bag-info.txt")).unwrap())
+        .collect();
+    let manifested: Vec<&String> = infos
+        .iter()
+        .filter(|i| i.contains("Folio-Fonds: J001"))
+        .collect();
+    assert_eq!(manifested.len(), 2, "{infos:#?}");
+    for info in manifested {
+        for line in [
+            "Folio-Operator: li.wei",
+            "Folio-Scanner: fi-7160 #2",
+            "Folio-Box: 42",
+            "Folio-Volume: 3",
+            "Folio-Reference-From: J001-2019-0042-0001",
+            "Folio-Reference-To: J001-2019-0042-0002",
+        ] {
+            assert!(info.contains(line), "{line} missing:\n{info}");
+        }
+    }
+    assert!(
+        infos.iter().any(|i| i.contains("Folio-Operator: desk-3")),
+        "{infos:#?}"
+    );
     // The manifest travels with the folder to done/.
     let day = entries(&site.watch_dir().join("done"))
         .into_iter()
