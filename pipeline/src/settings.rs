@@ -58,6 +58,9 @@ pub struct WebOptions {
     /// Mark the session cookie `Secure`: `true`, `false`, or unset to
     /// decide per request (a TLS proxy's `X-Forwarded-Proto: https`).
     pub secure_cookies: Option<bool>,
+    /// Decoded pages kept for cutting snippets (about 9 MB each for an
+    /// A4 page at 300 dpi); 0 decodes the page for every snippet.
+    pub snippet_cache_pages: usize,
 }
 
 impl Default for WebOptions {
@@ -68,6 +71,7 @@ impl Default for WebOptions {
             lockout_after: 5,
             lockout_minutes: 15.0,
             secure_cookies: None,
+            snippet_cache_pages: 16,
         }
     }
 }

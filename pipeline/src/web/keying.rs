@@ -276,10 +276,8 @@ pub async fn snippet(
         .ok_or_else(|| ApiError::NotFound("the page image of this field is missing".into()))?;
     let file = state.settings.objects_dir.join(path);
     let bbox = t.bbox.map(|[x0, y0, x1, y1]| BBox { x0, y0, x1, y1 });
+    let page = state.pages.get(&file).await.map_err(ApiError::Internal)?;
     let png = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
-        let page = image::open(&file)
-            .map_err(|e| format!("{}: {e}", file.display()))?
-            .to_luma8();
         let region = snippet::region(bbox, page.width(), page.height(), reach);
         snippet::cut(&page, region).map_err(|e| e.to_string())
     })

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod keying;
+mod page_cache;
 mod pages;
 
 use crate::error::FolioError;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub actor: Actor,
     /// Where packaging runs (copying and hashing are blocking work).
     pub pool: Arc<rayon::ThreadPool>,
+    /// Decoded pages snippets are cut from.
+    pub pages: Arc<page_cache::PageCache>,
 }
 
 impl AppState {
@@ -173,6 +176,7 @@ pub async fn serve(
         settings: settings.clone(),
         actor: Actor::worker(),
         pool: Arc::new(pool),
+        pages: Arc::new(page_cache::PageCache::new(settings.web.snippet_cache_pages)),
     };
     let lease = settings.work.lease_seconds;
     let keeper = {
