@@ -106,6 +106,10 @@ fn chromedriver(dir: &Path) -> (Guard, u16) {
     (guard, port)
 }
 
+/// One browser at a time: two Chromium instances starting together on a
+/// loaded 2-core machine have failed to reach their renderer.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn browser(port: u16) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -116,11 +120,24 @@ async fn browser(port: u16) -> Client {
                      "--disable-dev-shm-usage", "--window-size=1280,900"],
         }),
     );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a Chromium session")
+    // A renderer that does not come up in time is a start-up failure of
+    // the browser, not of the page under test: try again, then fail.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => return c,
+            Err(e) if attempt < 3 => {
+                eprintln!("Chromium session, attempt {attempt}: {e}; trying again");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => panic!("a Chromium session: {e:?}"),
+        }
+    }
 }
 
 /// Presses keys one after another into whatever has focus.
@@ -334,6 +351,7 @@ async fn two_keyers_and_an_arbiter_finish_a_document_with_the_keyboard_only() {
     if no_browser() {
         return;
     }
+    let _one = ONE_BROWSER.lock().await;
     let started = Instant::now();
     let st = stage("").await;
     let (c, base, fields, truth) = (&st.c, st.base.as_str(), &st.fields, &st.truth);
@@ -755,6 +773,7 @@ async fn a_field_whose_lease_ran_out_is_dropped_and_keying_goes_on() {
     if no_browser() {
         return;
     }
+    let _one = ONE_BROWSER.lock().await;
     let st = stage("\n[keying]\nlease_seconds = 8\n").await;
     let (c, base, fields, truth) = (&st.c, st.base.as_str(), &st.fields, &st.truth);
     sign_in(c, base, "keyer1", PASSWORD).await;
