@@ -105,7 +105,9 @@ pub struct FieldValue {
 /// A class's fields, compiled once and shared by all workers.
 #[derive(Debug, Clone)]
 pub struct FieldSet {
-    fields: Vec<(FieldSpec, Vec<Regex>, Regex)>,
+    /// Spec, label patterns, value pattern, and the value pattern
+    /// anchored to a whole keyed value.
+    fields: Vec<(FieldSpec, Vec<Regex>, Regex, Regex)>,
 }
 
 impl FieldSet {
@@ -134,7 +136,9 @@ impl FieldSet {
                         .map_err(|e| invalid(format!("field {}: label {l}: {e}", spec.name)))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            fields.push((spec.clone(), labels, value));
+            let whole = Regex::new(&format!("^(?:{})$", spec.pattern))
+                .map_err(|e| invalid(format!("field {}: pattern: {e}", spec.name)))?;
+            fields.push((spec.clone(), labels, value, whole));
         }
         Ok(Self { fields })
     }
@@ -149,9 +153,9 @@ impl FieldSet {
 
     /// The value pattern of field `name`, anchored to the whole value:
     /// what a keyed entry must match.
-    pub fn whole_pattern(&self, name: &str) -> Option<Regex> {
-        let (spec, ..) = self.fields.iter().find(|(s, ..)| s.name == name)?;
-        Regex::new(&format!("^(?:{})$", spec.pattern)).ok()
+    pub fn whole_pattern(&self, name: &str) -> Option<&Regex> {
+        let (.., whole) = self.fields.iter().find(|(s, ..)| s.name == name)?;
+        Some(whole)
     }
 
     /// True when the class defines no fields (its documents package at once).
@@ -169,7 +173,7 @@ impl FieldSet {
             .collect();
         self.fields
             .iter()
-            .map(|(spec, labels, value)| find_field(spec, labels, value, &lines, threshold))
+            .map(|(spec, labels, value, _)| find_field(spec, labels, value, &lines, threshold))
             .collect()
     }
 }
