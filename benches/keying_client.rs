@@ -1209,6 +1209,7 @@ pub fn package_index(out: &Path, id: &str) -> PathBuf {
         .into_iter()
         .flatten()
         .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .map(|e| e.path().join(id).join("data/metadata/index.json"))
         .find(|p| p.is_file())
         .unwrap_or_else(|| out.join(id).join("data/metadata/index.json"))

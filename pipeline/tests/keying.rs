@@ -58,15 +58,18 @@ async fn key_all(
 }
 
 fn index_of(k: &Keyed, doc: &str, wait: Duration) -> serde_json::Value {
-    let path = util::package_of(&k.env.out(), doc).join(util::INDEX);
     let t0 = Instant::now();
-    while !path.exists() {
+    let path = loop {
+        let path = util::package_of(&k.env.out(), doc).join(util::INDEX);
+        if path.exists() {
+            break path;
+        }
         assert!(
             t0.elapsed() < wait,
             "{doc} was not packaged within {wait:?} after its last field"
         );
         std::thread::sleep(Duration::from_millis(200));
-    }
+    };
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

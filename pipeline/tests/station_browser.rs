@@ -577,16 +577,19 @@ async fn two_keyers_and_an_arbiter_finish_a_document_with_the_keyboard_only() {
     let keying_done = started.elapsed();
 
     // The package appears by itself, with the values and their provenance.
-    let index_path = util::package_of(&out, doc_id).join(util::INDEX);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !index_path.is_file() {
+    let index_path = loop {
+        let p = util::package_of(&out, doc_id).join(util::INDEX);
+        if p.is_file() {
+            break p;
+        }
         assert!(
             Instant::now() < deadline,
-            "no package at {} within 60 s",
-            index_path.display()
+            "no package of {doc_id} under {} within 60 s",
+            out.display()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    };
     let packaged = started.elapsed();
     bagit_validate(&util::package_of(&out, doc_id));
     let index: Value =
