@@ -128,11 +128,14 @@ fn payload(bag: &Path) -> Result<Vec<(String, String, u64)>, FolioError> {
         .collect())
 }
 
+/// A payload file: its path in the bag, its digests, its size.
+pub type PayloadEntry = (String, Vec<(Algorithm, String)>, u64);
+
 /// Every payload file under `data/` with its digests (one read each).
 pub fn payload_digests(
     bag: &Path,
     algorithms: &[Algorithm],
-) -> Result<Vec<(String, Vec<(Algorithm, String)>, u64)>, FolioError> {
+) -> Result<Vec<PayloadEntry>, FolioError> {
     let data = bag.join("data");
     let mut entries = Vec::new();
     for entry in walkdir::WalkDir::new(&data).sort_by_file_name() {

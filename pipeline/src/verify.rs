@@ -344,12 +344,12 @@ async fn custody(
                 Err(e) => out.push(p(rel, format!("store: {e}"))),
             }
         }
-        match std::fs::read(bag.join(rel)) {
-            Ok(bytes) => match master_page_count(&bytes) {
+        // An unreadable master was reported as missing above.
+        if let Ok(bytes) = std::fs::read(bag.join(rel)) {
+            match master_page_count(&bytes) {
                 Some(n) => master_pages += n,
                 None => out.push(p(rel, "cannot count the master's pages".into())),
-            },
-            Err(_) => {} // reported as missing above
+            }
         }
     }
     if let Some(pdf) = index["pdf"].as_str() {

@@ -230,7 +230,12 @@ mod tests {
 
     #[test]
     fn g4_is_far_smaller_than_png_for_a_text_page() {
-        let img = page();
+        // An A5-sized page at 100 dpi with rows of "words".
+        let img = GrayImage::from_fn(580, 830, |x, y| {
+            let row = y % 40 < 14 && y > 60 && y < 780;
+            let word = (x / 7 + y / 40) % 9 != 0 && x % 7 < 5 && x > 50 && x < 530;
+            image::Luma([if row && word { 0 } else { 255 }])
+        });
         let g4 = encode(&img, DerivedFormat::G4, 300, 75).unwrap();
         let png = encode(&img, DerivedFormat::Png, 300, 75).unwrap();
         assert!(g4.len() * 2 < png.len(), "{} vs {}", g4.len(), png.len());

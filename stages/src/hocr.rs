@@ -151,6 +151,6 @@ mod tests {
     fn an_empty_page_is_a_valid_document() {
         let h = page(&[], 10, 10, "blank");
         assert!(h.contains("ocr_page") && h.ends_with("</html>\n"));
-        assert!(!h.contains("ocr_line"));
+        assert!(!h.contains("class=\"ocr_line\""));
     }
 }
