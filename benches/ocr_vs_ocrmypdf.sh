@@ -119,12 +119,12 @@ run_folio() {
   python3 - "$dir" <<'PY'
 import glob, json, os, shutil, sys
 d = sys.argv[1]
-for idx in glob.glob(f"{d}/out/**/data/index.json", recursive=True):
+for idx in glob.glob(f"{d}/out/**/data/index.json", recursive=True, include_hidden=True):
     root = os.path.dirname(os.path.dirname(idx))
     for p in json.load(open(idx))["pages"]:
         shutil.copy(os.path.join(root, p["text"]), f"{d}/folio/{p['original_name']}.txt")
 PY
-  echo "$t1 - $t0" | bc
+  awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
 }
 
 # run_ocrmypdf SET LANG: wall seconds; texts into $work/SET/ocrmypdf/NAME.txt
@@ -143,7 +143,7 @@ texts = open(f"{d}/sidecar.txt", encoding="utf-8").read().split("\f")
 for k, name in enumerate(names):
     open(f"{d}/ocrmypdf/{name}.txt", "w").write(texts[k] if k < len(texts) else "")
 PY
-  echo "$t1 - $t0" | bc
+  awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
 }
 
 # run_tesseract SET LANG: two processes at once; wall seconds
@@ -153,7 +153,7 @@ run_tesseract() {
   t0=$(now)
   cut -f1 "$dir/truth.tsv" | xargs -P 2 -I{} tesseract "$dir/pages/{}" "$dir/tesseract/{}" -l "$2" 2>/dev/null
   t1=$(now)
-  echo "$t1 - $t0" | bc
+  awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
 }
 
 # cer SET TOOL: pooled CER and mean page CER, "0.0123 0.0150"
