@@ -241,7 +241,7 @@ mod tests {
         let read = ocr_input(&slide);
         assert!(matches!(read, Cow::Owned(_)));
         assert_eq!(read.get_pixel(0, 0).0[0], 235);
-        assert_eq!(read.get_pixel(20, 45).0[0], 25);
+        assert_eq!(read.get_pixel(21, 45).0[0], 25);
         let paper = page(240, 10);
         assert!(matches!(ocr_input(&paper), Cow::Borrowed(_)));
         assert!(matches!(ocr_input(&GrayImage::new(0, 0)), Cow::Borrowed(_)));
