@@ -10,9 +10,9 @@ use crate::store::{PageClaim, PageResult};
 use folio_stages::ColorMode;
 use folio_stages::decode;
 use folio_stages::encode;
-use folio_stages::orient::OsdEngine;
+use folio_stages::orient::{self, OsdEngine};
 use folio_stages::page::PageImage;
-use folio_stages::prepare;
+use folio_stages::prepare::{self, ImageOptions};
 use folio_stages::recognize::{OcrOptions, Recognizer, TesseractEngine};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -41,6 +41,16 @@ pub fn ocr_options(settings: &Settings, languages: &str) -> OcrOptions {
         languages: languages.to_string(),
         ..settings.ocr.clone()
     }
+}
+
+/// The image-stage settings for a class's languages: the ink test that
+/// spares OSD holds for Latin script only, so other scripts always ask OSD.
+pub fn image_options(settings: &Settings, languages: &str) -> ImageOptions {
+    let mut opts = settings.image.clone();
+    if !orient::latin_script(languages) {
+        opts.orient.ink_upright_ratio = 0.0;
+    }
+    opts
 }
 
 /// Runs the stages on one claimed page. Never fails as a whole: a page
@@ -100,7 +110,7 @@ fn run_stages(
                 osd: OsdEngine::new(opts.datapath.as_deref()).ok(),
             }
         });
-        recognize_page(&image, claim, settings, objects, engines)
+        recognize_page(&image, claim, settings, objects, engines, languages)
     })
 }
 
@@ -110,8 +120,13 @@ fn recognize_page(
     settings: &Settings,
     objects: &Objects,
     engines: &mut Engines,
+    languages: &str,
 ) -> PageResult {
-    let prepared = prepare::prepare(image, &settings.image, engines.osd.as_mut());
+    let prepared = prepare::prepare(
+        image,
+        &image_options(settings, languages),
+        engines.osd.as_mut(),
+    );
     let report = &prepared.report;
     let started = Instant::now();
     let dpi = image.dpi_or_default().round() as u32;

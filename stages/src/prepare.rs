@@ -46,6 +46,10 @@ pub struct PreparedPage {
     pub report: ImageReport,
 }
 
+/// The OSD confidence recorded for a page the ink already showed upright
+/// (10 = a clear answer on OSD's scale).
+const OSD_SURE: f32 = 10.0;
+
 /// Runs the image stage over one page. `osd` answers "upside down?";
 /// without it only sideways pages are turned.
 pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&mut OsdEngine>) -> PreparedPage {
@@ -65,7 +69,12 @@ pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&mut OsdEngine
     } else {
         turned
     };
+    // OSD (most of this stage's time) only where the ink of the text
+    // lines leaves "upside down?" open.
     let (flip, osd_confidence) = match osd {
+        Some(_) if orient::clearly_upright(&level, dpi, opts.orient.ink_upright_ratio) => {
+            (0, OSD_SURE)
+        }
         Some(engine) => orient::up_or_down(&level, dpi, engine, &opts.orient),
         None => (0, 0.0),
     };

@@ -51,6 +51,16 @@ fn histogram(img: &GrayImage) -> [u64; 256] {
     hist
 }
 
+/// Whether most of the page is darker than Otsu's threshold: light text
+/// on a dark ground (slides, inverted headings over a whole page).
+pub fn dark_ground(img: &GrayImage) -> bool {
+    let hist = histogram(img);
+    let t = otsu_from_hist(&hist) as usize;
+    let dark: u64 = hist[..=t].iter().sum();
+    let total: u64 = hist.iter().sum();
+    total > 0 && dark * 2 > total
+}
+
 /// Otsu's threshold from a histogram.
 pub fn otsu_from_hist(hist: &[u64; 256]) -> u8 {
     let total: u64 = hist.iter().sum();

@@ -6,6 +6,7 @@ use crate::error::StageError;
 use crate::page::{BBox, Word};
 use image::GrayImage;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use tesseract::Tesseract;
 
@@ -149,8 +150,25 @@ impl TesseractEngine {
     }
 }
 
+/// The raster Tesseract should read: a page of light text on a dark
+/// ground is inverted first. Folio switches off Tesseract's own retry of
+/// every line inverted (`tessedit_do_invert = 0`: it costs on every
+/// page), and without it such a page reads as noise (a slide of the scribe
+/// set: CER 85% against 8%). Words keep their boxes either way.
+pub fn ocr_input(image: &GrayImage) -> Cow<'_, GrayImage> {
+    if crate::raster::dark_ground(image) {
+        let mut inverted = image.clone();
+        image::imageops::invert(&mut inverted);
+        Cow::Owned(inverted)
+    } else {
+        Cow::Borrowed(image)
+    }
+}
+
 impl Recognizer for TesseractEngine {
     fn recognize(&mut self, image: &GrayImage, dpi: u32) -> Result<OcrPage, StageError> {
+        let image = ocr_input(image);
+        let image = image.as_ref();
         let api = match self.api.take() {
             Some(api) => api,
             None => Self::start(&self.options)?,
@@ -218,6 +236,24 @@ mod tests {
         );
         assert_eq!(words[1].confidence, 88.0);
         assert_eq!(words[1].line, (1, 1, 2));
+    }
+
+    #[test]
+    fn light_text_on_a_dark_ground_is_inverted_for_ocr_and_dark_on_light_is_not() {
+        let page = |ground: u8, ink: u8| {
+            GrayImage::from_fn(200, 100, |x, y| {
+                let text = (20..180).contains(&x) && (40..60).contains(&y) && x % 7 < 4;
+                image::Luma([if text { ink } else { ground }])
+            })
+        };
+        let slide = page(20, 230);
+        let read = ocr_input(&slide);
+        assert!(matches!(read, Cow::Owned(_)));
+        assert_eq!(read.get_pixel(0, 0).0[0], 235);
+        assert_eq!(read.get_pixel(21, 45).0[0], 25);
+        let paper = page(240, 10);
+        assert!(matches!(ocr_input(&paper), Cow::Borrowed(_)));
+        assert!(matches!(ocr_input(&GrayImage::new(0, 0)), Cow::Borrowed(_)));
     }
 
     #[test]
