@@ -8,6 +8,7 @@
 use crate::error::FolioError;
 use crate::export::{self, Published};
 use crate::objects::Objects;
+use crate::qa;
 use crate::settings::{DocClass, Settings};
 use crate::store::intake::WatchedBatch;
 use crate::store::{DocState, DocumentOutcome, DocumentWork, FieldRow, PageState, RescanCandidate};
@@ -87,7 +88,7 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
             .fields
             .extract(&refs, class.confidence_threshold)
             .iter()
-            .map(field_row)
+            .map(|f| qa::sample(field_row(f), &work.id, settings.keying.qa_share))
             .collect()
     };
     let rescans = find_rescans(work, candidates, settings);
@@ -365,6 +366,7 @@ fn field_row(f: &FieldValue) -> FieldRow {
         outcome: accepted.then(|| "value".into()),
         source: accepted.then(|| "ocr".into()),
         keyers: None,
+        qa_sample: false,
     }
 }
 
