@@ -155,13 +155,24 @@ fn read_truth(format: Format, path: &Path) -> Result<(PageTruth, &'static str), 
     })
 }
 
-/// Package folders named by `paths`: a package itself (it has
-/// `data/index.json`), or a folder of packages (its sub-folders that are
-/// packages, and those waiting for keying in `.awaiting-keying/`).
+/// The index record of a package folder: where `layout` puts it, or
+/// where packages written before the delivery layout kept it.
+fn index_of(package: &Path) -> Option<PathBuf> {
+    [crate::layout::INDEX, "data/index.json"]
+        .iter()
+        .map(|rel| package.join(rel))
+        .find(|p| p.is_file())
+}
+
+/// Package folders named by `paths`: a package itself (it has an index
+/// record), or a folder holding packages up to three levels down (a
+/// `folio run --out` folder: deliveries of packages, and those waiting
+/// for keying in `.awaiting-keying/`; staging and failed attempts are
+/// left out).
 fn find_packages(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FolioError> {
     let mut out = Vec::new();
     for p in paths {
-        if p.join("data/index.json").is_file() {
+        if index_of(p).is_some() {
             out.push(p.clone());
             continue;
         }
@@ -172,22 +183,30 @@ fn find_packages(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FolioError> {
             ));
         }
         let before = out.len();
-        for dir in [p.clone(), p.join(".awaiting-keying")] {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
+        let mut walk = walkdir::WalkDir::new(p)
+            .min_depth(1)
+            .max_depth(3)
+            .sort_by_file_name()
+            .into_iter();
+        while let Some(entry) = walk.next() {
+            let entry = entry.map_err(|e| FolioError::input(p, e))?;
+            if !entry.file_type().is_dir() {
                 continue;
-            };
-            let mut found: Vec<PathBuf> = entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|d| d.join("data/index.json").is_file())
-                .collect();
-            found.sort();
-            out.extend(found);
+            }
+            let name = entry.file_name().to_string_lossy();
+            if name.starts_with('.') && name != ".awaiting-keying" {
+                walk.skip_current_dir();
+                continue;
+            }
+            if index_of(entry.path()).is_some() {
+                out.push(entry.path().to_path_buf());
+                walk.skip_current_dir();
+            }
         }
         if out.len() == before {
             return Err(FolioError::input(
                 p,
-                "no package here (no data/index.json in it or its sub-folders)",
+                "no package here (no index record in it or its sub-folders)",
             ));
         }
     }
@@ -226,7 +245,7 @@ pub fn evaluate(truth_dir: &Path, packages: &[PathBuf]) -> Result<EvalReport, Fo
     };
     let mut fields: BTreeMap<String, FieldEval> = BTreeMap::new();
     for package in &packages {
-        let index_path = package.join("data/index.json");
+        let index_path = index_of(package).unwrap_or_else(|| package.join(crate::layout::INDEX));
         let index: Value = std::fs::read_to_string(&index_path)
             .map_err(|e| FolioError::input(&index_path, e))
             .and_then(|t| {

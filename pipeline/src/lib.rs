@@ -8,12 +8,15 @@
 
 pub mod batch;
 pub mod cli;
+pub mod delivery;
 pub mod document;
 pub mod error;
 pub mod eval;
 pub mod export;
 pub mod ingest;
 pub mod inspect;
+pub mod layout;
+pub mod metadata;
 pub mod objects;
 pub mod omp;
 pub mod plan;
@@ -23,9 +26,12 @@ pub mod qa;
 pub mod qc;
 pub mod report;
 pub mod run;
+pub mod searchable;
 pub mod settings;
 pub mod status;
 pub mod store;
+pub mod table;
+pub mod verify;
 pub mod watch;
 pub mod web;
 pub mod work;

@@ -47,7 +47,7 @@ fn hand_made_package(dir: &Path) {
         }
     });
     write(
-        &dir.join("data/index.json"),
+        &dir.join("data/metadata/index.json"),
         &serde_json::to_string_pretty(&index).unwrap(),
     );
 }
@@ -79,7 +79,8 @@ fn hand_made_truth(dir: &Path) {
 #[test]
 fn eval_of_a_known_package_gives_exact_numbers() {
     let env = Env::new();
-    let pkg = env.out().join("doc-1");
+    // Inside a batch delivery, as `folio run --out` writes it.
+    let pkg = env.out().join("forms-0123abcd").join("doc-1");
     let truth = env.dir.path().join("truth");
     hand_made_package(&pkg);
     hand_made_truth(&truth);
@@ -254,7 +255,7 @@ fn eval_refuses_missing_truth_no_package_and_no_match_clearly() {
         "{err}"
     );
     // Nothing was changed in the package.
-    assert!(pkg.join("data/index.json").is_file());
+    assert!(pkg.join("data/metadata/index.json").is_file());
 }
 
 #[test]

@@ -144,11 +144,18 @@ fn with_threshold_zero_and_full_share_every_field_is_keyed_and_counted() {
             assert_eq!(n, 6, "{keyer} keyed {n} tasks");
         }
     });
-    // The document is packaged with the keyed values.
-    let index = k.env.out().join(&doc).join("data/index.json");
+    // Every field is keyed, and the document is packaged (its index
+    // record appears outside `.awaiting-keying`).
+    let fields = rt.block_on(async {
+        let store = Store::open(&k.db_url).await.unwrap();
+        let f = store.fields(&doc).await.unwrap();
+        store.close().await;
+        f
+    });
+    assert!(fields.iter().all(|f| f.status == "keyed"), "{fields:?}");
     let t0 = Instant::now();
-    while !index.exists() {
-        assert!(t0.elapsed() < Duration::from_secs(60), "not packaged");
+    while !packaged(&k.env.out(), &doc) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "{doc} not packaged");
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(server);
@@ -205,4 +212,24 @@ fn with_threshold_zero_and_full_share_every_field_is_keyed_and_counted() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--target"));
+}
+
+/// Whether an index record naming `doc` sits under `out`, outside
+/// `.awaiting-keying` and staging.
+fn packaged(out: &std::path::Path, doc: &str) -> bool {
+    let mut stack = vec![out.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().to_string();
+            if p.is_dir() && !name.starts_with('.') {
+                stack.push(p);
+            } else if name == "index.json"
+                && std::fs::read_to_string(&p).is_ok_and(|t| t.contains(doc))
+            {
+                return true;
+            }
+        }
+    }
+    false
 }
