@@ -10,7 +10,7 @@ use crate::run::{self, RunOptions, RunSummary};
 use crate::settings::{Settings, WatchFolder};
 use crate::store::{Actor, Store};
 use crate::work::{self, Scope};
-use crate::{inspect, qc, report, status, verify, watch, web};
+use crate::{eval, inspect, qc, report, status, verify, watch, web};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -186,6 +186,21 @@ pub enum Command {
         #[command(subcommand)]
         action: BatchAction,
     },
+    /// Measure reading against ground truth: CER and WER per page and
+    /// overall, accuracy per field. Pages are matched to truth files by
+    /// their original file name (plain text `.txt`, hOCR `.hocr`, the
+    /// forms' or FUNSD `.json`).
+    Eval {
+        /// Folder of truth files (searched recursively).
+        #[arg(long)]
+        truth: PathBuf,
+        /// Packages, or folders of packages (e.g. a `folio run --out`).
+        #[arg(required = true)]
+        packages: Vec<PathBuf>,
+        /// The report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `folio user …`
@@ -218,6 +233,17 @@ pub enum ReportCommand {
         /// CSV instead of a table.
         #[arg(long)]
         csv: bool,
+    },
+    /// Per field: measured error rate of OCR-accepted values (from the QA
+    /// sample, `[keying] qa_share`) with a 95 % interval, and the
+    /// confidence threshold that would reach the target accuracy with
+    /// the keying share it would cost.
+    Accuracy {
+        /// Target field accuracy, percent.
+        #[arg(long, default_value_t = 99.95)]
+        target: f64,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -376,6 +402,14 @@ async fn dispatch(command: Command, mut settings: Settings) -> Result<ExitCode, 
             store.close().await;
             code
         }
+        Command::Report {
+            command: ReportCommand::Accuracy { target, json },
+        } => {
+            let store = Store::open(&settings.database_url).await?;
+            let code = crate::qa::report(&store, target, json).await;
+            store.close().await;
+            code
+        }
         Command::Watch {
             dir,
             out,
@@ -456,6 +490,11 @@ async fn dispatch(command: Command, mut settings: Settings) -> Result<ExitCode, 
             println!("{}", written?.display());
             Ok(ExitCode::Ok)
         }
+        Command::Eval {
+            truth,
+            packages,
+            json,
+        } => eval::run(&truth, &packages, json),
         Command::Qc { batch, json } => {
             let store = Store::open(&settings.database_url).await?;
             let code = qc::run(&store, &batch, json).await;

@@ -10,6 +10,7 @@ use crate::export::{self, Published};
 use crate::layout;
 use crate::metadata::{self, Described, Names};
 use crate::objects::Objects;
+use crate::qa;
 use crate::searchable::{self, PageSource};
 use crate::settings::{DocClass, Settings};
 use crate::store::intake::WatchedBatch;
@@ -100,7 +101,7 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
             .fields
             .extract(&refs, class.confidence_threshold)
             .iter()
-            .map(field_row)
+            .map(|f| qa::sample(field_row(f), &work.id, settings.keying.qa_share))
             .collect()
     };
     let rescans = find_rescans(work, candidates, settings);
@@ -464,6 +465,7 @@ fn field_row(f: &FieldValue) -> FieldRow {
         outcome: accepted.then(|| "value".into()),
         source: accepted.then(|| "ocr".into()),
         keyers: None,
+        qa_sample: false,
     }
 }
 

@@ -152,12 +152,17 @@ pub struct KeyingOptions {
     /// Seconds a keyer holds a task; after that it goes back to the queue
     /// and a late submit is refused.
     pub lease_seconds: f64,
+    /// Share (0..1) of the fields OCR accepts that also go to blind double
+    /// keying as a QA sample: the keyed values measure how often an
+    /// accepted value is wrong (`folio report accuracy`).
+    pub qa_share: f64,
 }
 
 impl Default for KeyingOptions {
     fn default() -> Self {
         KeyingOptions {
             lease_seconds: 120.0,
+            qa_share: 0.02,
         }
     }
 }
@@ -367,6 +372,12 @@ impl Settings {
             return Err(cfg_err(format!(
                 "[keying] lease_seconds must be at least 1, got {}",
                 raw.keying.lease_seconds
+            )));
+        }
+        if !(0.0..=1.0).contains(&raw.keying.qa_share) {
+            return Err(cfg_err(format!(
+                "[keying] qa_share must be between 0 and 1 (a share, 0.02 = 2 %), got {}",
+                raw.keying.qa_share
             )));
         }
         if !(raw.web.session_idle_minutes > 0.0 && raw.web.lockout_after >= 1) {

@@ -97,6 +97,7 @@ fn outcome() -> DocumentOutcome {
             outcome: Some("value".into()),
             source: Some("ocr".into()),
             keyers: None,
+            qa_sample: false,
         }],
         rescans: vec![],
         rekeyed: false,

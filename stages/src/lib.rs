@@ -2,6 +2,7 @@
 //! a typed result out; no database, no async, no global state. The
 //! `folio` pipeline crate orchestrates them.
 
+pub mod accuracy;
 pub mod bagit;
 pub mod blank;
 pub mod crop;

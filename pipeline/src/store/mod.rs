@@ -1006,7 +1006,7 @@ impl Store {
         for f in &outcome.fields {
             sqlx::query(self.sql(
                 "INSERT INTO fields (document_id, name, value, confidence, page, bbox, status, reason, \
-                 final_value, outcome, source) VALUES ($1, $2, $3, $4, $5, {json:$6}, $7, $8, $9, $10, $11)",
+                 final_value, outcome, source, qa_sample) VALUES ($1, $2, $3, $4, $5, {json:$6}, $7, $8, $9, $10, $11, $12)",
             ))
             .bind(doc)
             .bind(&f.name)
@@ -1019,6 +1019,7 @@ impl Store {
             .bind(&f.final_value)
             .bind(&f.outcome)
             .bind(&f.source)
+            .bind(f.qa_sample)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
@@ -1436,7 +1437,8 @@ impl Store {
     pub async fn fields(&self, document_id: &str) -> Result<Vec<FieldRow>, FolioError> {
         self.fetch_map(sqlx::query(
             "SELECT name, value, confidence, page, CAST(bbox AS TEXT), status, reason, final_value, \
-             outcome, source, keyers FROM fields WHERE document_id = $1 ORDER BY name",
+             outcome, source, keyers, CAST(CASE WHEN qa_sample THEN 1 ELSE 0 END AS BIGINT) \
+             FROM fields WHERE document_id = $1 ORDER BY name",
         )
         .bind(document_id), |r| {
                 Ok(FieldRow {
@@ -1451,8 +1453,35 @@ impl Store {
                     outcome: r.try_get(8)?,
                     source: r.try_get(9)?,
                     keyers: r.try_get(10)?,
+                    qa_sample: r.try_get::<i64, _>(11)? != 0,
                 })
             }).await
+    }
+
+    /// Every extracted field with its document's class, for the accuracy
+    /// report: what OCR read and how sure it was, its route, and the
+    /// final value once keyed.
+    pub async fn accuracy_fields(&self) -> Result<Vec<AccuracyFieldRow>, FolioError> {
+        self.fetch_map(
+            sqlx::query(
+                "SELECT d.class, f.name, f.value, f.confidence, f.status, f.final_value, f.outcome, \
+                 CAST(CASE WHEN f.qa_sample THEN 1 ELSE 0 END AS BIGINT) \
+                 FROM fields f JOIN documents d ON d.id = f.document_id ORDER BY d.class, f.name, f.document_id",
+            ),
+            |r| {
+                Ok(AccuracyFieldRow {
+                    class: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    value: r.try_get(2)?,
+                    confidence: r.try_get(3)?,
+                    status: r.try_get(4)?,
+                    final_value: r.try_get(5)?,
+                    outcome: r.try_get(6)?,
+                    qa_sample: r.try_get::<i64, _>(7)? != 0,
+                })
+            },
+        )
+        .await
     }
 
     /// Closes the pool, flushing SQLite's WAL.

@@ -395,6 +395,23 @@ pub struct FieldRow {
     pub source: Option<String>,
     /// JSON: the keyers' (and arbiter's) pseudonyms, once keyed.
     pub keyers: Option<String>,
+    /// OCR would have accepted it; keyed anyway as part of the QA sample
+    /// that measures OCR's error on accepted fields.
+    pub qa_sample: bool,
+}
+
+/// One field as the accuracy report reads it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccuracyFieldRow {
+    pub class: String,
+    pub name: String,
+    /// What OCR read.
+    pub value: Option<String>,
+    pub confidence: f64,
+    pub status: String,
+    pub final_value: Option<String>,
+    pub outcome: Option<String>,
+    pub qa_sample: bool,
 }
 
 impl FieldRow {
