@@ -362,7 +362,6 @@ fn check_finished(site: &Site, input: &Path, pages: usize, ctx: &str) {
         .collect();
     let canon_out = out.canonicalize().unwrap();
     for bag in &bags {
-        let name = bag.file_name().unwrap();
         assert!(
             doc_paths.contains(&canon_out.join(bag.strip_prefix(&out).unwrap())),
             "{} is no document's package ({doc_paths:?})\n{ctx}",
