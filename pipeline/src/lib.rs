@@ -6,12 +6,15 @@
 //! `document` (a document's package) → `export` (layout on disk) and
 //! `store`. The `folio` binary is a thin shell over `cli::execute`.
 
+pub mod acceptance;
 pub mod batch;
+pub mod chart;
 pub mod cli;
 pub mod document;
 pub mod error;
 pub mod export;
 pub mod ingest;
+pub mod monthly;
 pub mod inspect;
 pub mod objects;
 pub mod omp;

@@ -11,7 +11,9 @@
 //! took it over. A document is finished once: the transaction that commits
 //! its last page also hands its lease to that worker.
 
+pub mod acceptance;
 pub mod intake;
+pub mod monthly;
 mod keying;
 mod postgres;
 mod records;
