@@ -310,3 +310,85 @@ fn the_verdict_follows_the_recorded_results_and_goes_into_the_delivery() {
     assert_eq!(history[1].2.as_deref(), Some("pass"));
     assert!(history.iter().all(|h| h.1.starts_with("user:")));
 }
+
+#[test]
+fn the_console_records_results_for_operators_only() {
+    use util::station::{Client, Server};
+    let env = Env::new();
+    let dir = batch(&env, "console", 3000, 20);
+    let intake = ingest(&env, &dir);
+    let id = intake["batch"]["id"].as_str().unwrap().to_string();
+    let add = |name: &str, role: &str| {
+        use std::io::Write;
+        let mut child = env
+            .folio(&["user", "add", name, "--role", role, "--password-stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"correct horse")
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "user add {role}");
+    };
+    add("olga", "operator");
+    add("kim", "keyer");
+    let server = Server::start(env.folio(&["serve", "--listen", "127.0.0.1:0"]));
+    block(async {
+        let op = Client::login(&server.base, "olga", "correct horse").await;
+        let keyer = Client::login(&server.base, "kim", "correct horse").await;
+        let rec = format!("/api/v1/acceptance/{id}");
+        assert_eq!(op.get(&rec).await.status(), 404, "no plan drawn yet");
+        assert_eq!(keyer.get(&rec).await.status(), 403);
+        assert_eq!(keyer.get("/console").await.status(), 403);
+        // An operator keys nothing.
+        assert!(op.next().await.is_none());
+
+        let p = plan(&env, &id, &["--seed", "5"]);
+        let drawn = items(&p);
+        assert_eq!(drawn.len(), 5, "20 pages: letter C, 5 items");
+        let body = |i: usize, pass: bool, reason: &str| {
+            serde_json::json!({"document": drawn[i].0, "page": drawn[i].1, "pass": pass, "reason": reason})
+        };
+        let inspect = format!("/api/v1/acceptance/{id}/inspect");
+        // No CSRF token: 403, nothing recorded.
+        let r = op
+            .http
+            .post(format!("{}{inspect}", server.base))
+            .json(&body(0, true, ""))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert_eq!(keyer.post(&inspect, body(0, true, "")).await.status(), 403);
+        let r = op.post(&inspect, body(0, false, "")).await;
+        assert_eq!(r.status(), 422, "a failure needs a reason");
+        let v: Value = op.get(&rec).await.json().await.unwrap();
+        assert_eq!(v["verdict"]["inspected"], 0);
+
+        for i in 0..5 {
+            let r = op.post(&inspect, body(i, true, "")).await;
+            assert_eq!(r.status(), 200);
+            let v: Value = r.json().await.unwrap();
+            let want = if i < 4 { "pending" } else { "accepted" };
+            assert_eq!(v["decision"], want, "after {} result(s)", i + 1);
+        }
+        let v: Value = op.get(&rec).await.json().await.unwrap();
+        assert_eq!(v["items"][0]["inspector"], "user:olga");
+        assert!(env.out().join(format!("acceptance-{id}.json")).is_file());
+
+        let page = op.get("/console").await;
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("console"));
+        let page = op.get(&format!("/console/batches/{id}/acceptance")).await;
+        assert_eq!(page.status(), 200);
+        let report = op.get("/reports/monthly?month=2026-11").await;
+        assert_eq!(report.status(), 200);
+        assert!(report.text().await.unwrap().contains("<svg"));
+        assert_eq!(op.get("/reports/monthly?month=11-2026").await.status(), 422);
+    });
+    drop(server);
+}
