@@ -353,7 +353,12 @@ pub fn print_record(record: &Record, written: Option<&Path>, json: bool) -> Resu
     let v = &record.verdict;
     println!(
         "acceptance · batch {} ({}) · seed {} · AQL {} · letter {} (n = {})",
-        record.batch_name, record.batch, record.seed, record.aql, record.code_letter, record.sample_size
+        record.batch_name,
+        record.batch,
+        record.seed,
+        record.aql,
+        record.code_letter,
+        record.sample_size
     );
     println!(
         "{} inspected of {}: {} pass, {} fail ({:.1} % pass; needs {:.1} %{}) → {}",
@@ -368,7 +373,11 @@ pub fn print_record(record: &Record, written: Option<&Path>, json: bool) -> Resu
             .unwrap_or_default(),
         record.decision.to_uppercase()
     );
-    for i in record.items.iter().filter(|i| i.result.as_deref() == Some("fail")) {
+    for i in record
+        .items
+        .iter()
+        .filter(|i| i.result.as_deref() == Some("fail"))
+    {
         println!(
             "  FAIL {} page {}: {}",
             i.document,

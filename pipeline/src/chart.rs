@@ -220,12 +220,7 @@ impl Chart {
                 let _ = writeln!(s, "0.75 0.31 0.30 RG 2 w");
                 for (i, v) in self.values.iter().enumerate() {
                     let op = if i == 0 { "m" } else { "l" };
-                    let _ = write!(
-                        s,
-                        "{:.1} {:.1} {op} ",
-                        px(f.x_center(i, n)),
-                        py(f.y(*v))
-                    );
+                    let _ = write!(s, "{:.1} {:.1} {op} ", px(f.x_center(i, n)), py(f.y(*v)));
                 }
                 if n > 0 {
                     let _ = writeln!(s, "S");

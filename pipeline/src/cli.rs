@@ -549,10 +549,7 @@ async fn accept_command(
                 &Actor::user(),
             )
             .await?;
-            let written = record
-                .verdict
-                .accepted
-                .map(|_| acceptance::record_path(&b));
+            let written = record.verdict.accepted.map(|_| acceptance::record_path(&b));
             acceptance::print_record(&record, written.as_deref(), json)?;
             Ok(ExitCode::Ok)
         }

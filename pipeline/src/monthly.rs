@@ -92,7 +92,11 @@ fn rate(n: i64, of: i64) -> f64 {
 }
 
 /// Builds the report of `month` from the store.
-pub async fn build(store: &Store, month: &str, pass_rate: f64) -> Result<MonthlyReport, FolioError> {
+pub async fn build(
+    store: &Store,
+    month: &str,
+    pass_rate: f64,
+) -> Result<MonthlyReport, FolioError> {
     let (first, next) = month_bounds(month)?;
     let from = first.format("%Y-%m-%d").to_string();
     let to = next.format("%Y-%m-%d").to_string();
@@ -195,7 +199,11 @@ fn operator_name(o: &str) -> String {
 
 /// The report's charts, in order.
 pub fn charts(r: &MonthlyReport) -> Vec<Chart> {
-    let ops: Vec<String> = r.operators.iter().map(|o| operator_name(&o.operator)).collect();
+    let ops: Vec<String> = r
+        .operators
+        .iter()
+        .map(|o| operator_name(&o.operator))
+        .collect();
     let day_labels: Vec<String> = r
         .throughput
         .iter()
@@ -212,11 +220,7 @@ pub fn charts(r: &MonthlyReport) -> Vec<Chart> {
             title: "Re-scan rate per operator (%)".into(),
             kind: Kind::Bars,
             labels: ops.clone(),
-            values: r
-                .operators
-                .iter()
-                .map(|o| o.rescan_rate * 100.0)
-                .collect(),
+            values: r.operators.iter().map(|o| o.rescan_rate * 100.0).collect(),
         },
         Chart {
             title: "QC-failure rate per operator (%)".into(),
@@ -520,7 +524,10 @@ mod tests {
     #[test]
     fn months_are_parsed_strictly() {
         let (a, b) = month_bounds("2026-12").unwrap();
-        assert_eq!((a.to_string(), b.to_string()), ("2026-12-01".into(), "2027-01-01".into()));
+        assert_eq!(
+            (a.to_string(), b.to_string()),
+            ("2026-12-01".into(), "2027-01-01".into())
+        );
         for bad in ["2026-13", "2026-1", "26-11", "2026-11-01", "", "november"] {
             assert!(month_bounds(bad).is_err(), "{bad}");
         }

@@ -10,8 +10,8 @@ use folio::store::Store;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use util::harness::block;
 use util::Env;
+use util::harness::block;
 
 /// A small grey page with `n` stamped into its pixels (a unique SHA-256).
 fn page_png(n: u32, dest: &Path) {
@@ -122,7 +122,10 @@ fn the_sample_size_follows_the_standard_table_for_several_batch_sizes() {
         assert_eq!(distinct.len(), count, "no page drawn twice");
         let lot = lot(&env, &id);
         assert_eq!(lot.len(), pages as usize);
-        assert!(distinct.is_subset(&lot), "every item is a page of the batch");
+        assert!(
+            distinct.is_subset(&lot),
+            "every item is a page of the batch"
+        );
     }
 }
 
@@ -135,7 +138,10 @@ fn the_same_seed_gives_the_same_sample_recorded_once_with_its_actor() {
     let name = intake["batch"]["name"].as_str().unwrap().to_string();
 
     let a = plan(&env, &id, &["--seed", "7"]);
-    assert_eq!((a["code_letter"].as_str(), a["sample_size"].as_i64()), (Some("E"), Some(13)));
+    assert_eq!(
+        (a["code_letter"].as_str(), a["sample_size"].as_i64()),
+        (Some("E"), Some(13))
+    );
     // By name too; same seed, same plan.
     let again = plan(&env, &name, &["--seed", "7"]);
     assert_eq!(items(&a), items(&again));
@@ -165,7 +171,10 @@ fn the_same_seed_gives_the_same_sample_recorded_once_with_its_actor() {
     });
     let drawn: Vec<_> = events.iter().filter(|e| e.to == "sample_drawn").collect();
     assert_eq!(drawn.len(), 3, "seeds 7, 8, 9: {drawn:?}");
-    assert!(drawn.iter().all(|e| e.actor.starts_with("user:")), "{drawn:?}");
+    assert!(
+        drawn.iter().all(|e| e.actor.starts_with("user:")),
+        "{drawn:?}"
+    );
     assert!(drawn[0].reason.contains("seed 7"), "{}", drawn[0].reason);
 }
 
@@ -187,7 +196,9 @@ fn bad_requests_are_refused_clearly_and_change_nothing() {
     let first = plan(&env, &id, &["--seed", "1", "--aql", "1.0"]);
     let (code, _, err) = folio(
         &env,
-        &["accept", "plan", &id, "--seed", "1", "--aql", "2.5", "--json"],
+        &[
+            "accept", "plan", &id, "--seed", "1", "--aql", "2.5", "--json",
+        ],
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("cannot change"), "{err}");
@@ -203,7 +214,15 @@ fn bad_requests_are_refused_clearly_and_change_nothing() {
     let (code, _, err) = folio(
         &env,
         &[
-            "accept", "inspect", &id, "--seed", "1", "--document", &outside.0, "--page", &page,
+            "accept",
+            "inspect",
+            &id,
+            "--seed",
+            "1",
+            "--document",
+            &outside.0,
+            "--page",
+            &page,
             "--pass",
         ],
     );
@@ -214,7 +233,17 @@ fn bad_requests_are_refused_clearly_and_change_nothing() {
     let (code, _, err) = folio(
         &env,
         &[
-            "accept", "inspect", &id, "--seed", "1", "--document", &d, "--page", &p, "--fail", " ",
+            "accept",
+            "inspect",
+            &id,
+            "--seed",
+            "1",
+            "--document",
+            &d,
+            "--page",
+            &p,
+            "--fail",
+            " ",
         ],
     );
     assert_eq!(code, 2, "{err}");
@@ -241,7 +270,14 @@ fn the_verdict_follows_the_recorded_results_and_goes_into_the_delivery() {
     let inspect = |(d, page): &(String, i64), verdict: &[&str]| {
         let page = page.to_string();
         let mut args = vec![
-            "accept", "inspect", &id, "--document", d, "--page", &page, "--json",
+            "accept",
+            "inspect",
+            &id,
+            "--document",
+            d,
+            "--page",
+            &page,
+            "--json",
         ];
         args.extend_from_slice(verdict);
         let (code, v, err) = folio(&env, &args);
@@ -280,7 +316,12 @@ fn the_verdict_follows_the_recorded_results_and_goes_into_the_delivery() {
         .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["reason"], "page cut off at the bottom");
-    assert!(failed[0]["inspector"].as_str().unwrap().starts_with("user:"));
+    assert!(
+        failed[0]["inspector"]
+            .as_str()
+            .unwrap()
+            .starts_with("user:")
+    );
     let (code, _, _) = folio(&env, &["accept", "verdict", &id]);
     assert_eq!(code, 4);
 
@@ -350,9 +391,7 @@ fn the_console_records_results_for_operators_only() {
         let p = plan(&env, &id, &["--seed", "5"]);
         let drawn = items(&p);
         assert_eq!(drawn.len(), 5, "20 pages: letter C, 5 items");
-        let body = |i: usize, pass: bool, reason: &str| {
-            serde_json::json!({"document": drawn[i].0, "page": drawn[i].1, "pass": pass, "reason": reason})
-        };
+        let body = |i: usize, pass: bool, reason: &str| serde_json::json!({"document": drawn[i].0, "page": drawn[i].1, "pass": pass, "reason": reason});
         let inspect = format!("/api/v1/acceptance/{id}/inspect");
         // No CSRF token: 403, nothing recorded.
         let r = op
@@ -391,4 +430,71 @@ fn the_console_records_results_for_operators_only() {
         assert_eq!(op.get("/reports/monthly?month=11-2026").await.status(), 422);
     });
     drop(server);
+}
+
+#[test]
+fn plans_and_verdicts_are_the_same_on_postgresql() {
+    let env = Env::new();
+    let db = util::pg::PgDb::create();
+    let dir = batch(&env, "pg", 4000, 26);
+    let run = |args: &[&str]| {
+        let o = env
+            .folio(args)
+            .env("FOLIO_DATABASE_URL", &db.url)
+            .output()
+            .unwrap();
+        let json = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        (
+            o.status.code().unwrap_or(-1),
+            json,
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let out = env.out();
+    let (code, intake, err) = run(&[
+        "ingest",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let id = intake["batch"]["id"].as_str().unwrap().to_string();
+    let (code, p, err) = run(&["accept", "plan", &id, "--seed", "11", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        (
+            p["lot_size"].as_i64(),
+            p["code_letter"].as_str(),
+            p["sample_size"].as_i64()
+        ),
+        (Some(26), Some("D"), Some(8))
+    );
+    let (_, again, _) = run(&["accept", "plan", &id, "--seed", "11", "--json"]);
+    assert_eq!(items(&p), items(&again));
+    // The draw depends on the seed alone: SQLite draws the same pages'
+    // positions for the same lot.
+    let sqlite_dir = batch(&env, "sq", 4000, 26);
+    ingest(&env, &sqlite_dir);
+    let sq = plan(&env, sqlite_dir.to_str().unwrap(), &["--seed", "11"]);
+    let pages = |v: &Value| items(v).into_iter().map(|(_, p)| p).collect::<Vec<_>>();
+    assert_eq!(pages(&sq), pages(&p));
+    for (d, page) in items(&p) {
+        let page = page.to_string();
+        let (code, _, err) = run(&[
+            "accept",
+            "inspect",
+            &id,
+            "--document",
+            &d,
+            "--page",
+            &page,
+            "--pass",
+        ]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, v, err) = run(&["accept", "verdict", &id, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["decision"], "accepted");
+    assert_eq!(v["verdict"]["passed"], 8);
 }

@@ -17,28 +17,31 @@ use util::{Env, root};
 
 const MONTH: &str = "2025-03";
 
-fn pool(env: &Env) -> sqlx::SqlitePool {
+fn pool(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
     block(
-        sqlx::sqlite::SqlitePoolOptions::new()
+        sqlx::any::AnyPoolOptions::new()
             .max_connections(1)
-            .connect(&env.db_url()),
+            .connect(url),
     )
     .unwrap()
 }
 
-fn exec(env: &Env, sql: &str) {
-    let p = pool(env);
+fn exec(url: &str, sql: &str) {
+    let p = pool(url);
     block(async {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-            .execute(&p)
-            .await
-            .unwrap();
+        for stmt in sql.split(';').filter(|s| !s.trim().is_empty()) {
+            sqlx::query(sqlx::AssertSqlSafe(stmt.to_string()))
+                .execute(&p)
+                .await
+                .unwrap();
+        }
         p.close().await;
     });
 }
 
-fn count(env: &Env, sql: &str) -> i64 {
-    let p = pool(env);
+fn count(url: &str, sql: &str) -> i64 {
+    let p = pool(url);
     block(async {
         let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
             .fetch_one(&p)
@@ -50,58 +53,99 @@ fn count(env: &Env, sql: &str) -> i64 {
     })
 }
 
-fn run_batch(env: &Env, name: &str, files: &[&str]) -> String {
+fn folio(env: &Env, url: &str, args: &[&str]) -> std::process::Output {
+    env.folio(args)
+        .env("FOLIO_DATABASE_URL", url)
+        .output()
+        .unwrap()
+}
+
+fn run_batch(env: &Env, url: &str, name: &str, files: &[&str]) -> String {
     let dir = env.dir.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     for f in files {
         std::fs::copy(root().join("samples/batch-0001").join(f), dir.join(f)).unwrap();
     }
-    let (out, json) = env.run(&dir, &[]);
-    assert!(
-        out.status.code() == Some(0) || out.status.code() == Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = env.out();
+    let o = folio(
+        env,
+        url,
+        &[
+            "run",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+            "--quiet",
+        ],
     );
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(4),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let json: Value = serde_json::from_slice(&o.stdout).unwrap();
     json["batch"]["id"].as_str().unwrap().to_string()
 }
 
 #[test]
 fn the_monthly_report_counts_the_month_from_the_store_and_draws_its_charts() {
     let env = Env::new();
-    let a = run_batch(&env, "march-a", &["0001_phototest.tif", "0002_eurotext.tif"]);
+    monthly_report_on(&env, &env.db_url());
+}
+
+#[test]
+fn the_monthly_report_counts_the_same_on_postgresql() {
+    let env = Env::new();
+    let db = util::pg::PgDb::create();
+    monthly_report_on(&env, &db.url);
+}
+
+fn monthly_report_on(env: &Env, url: &str) {
+    let a = run_batch(
+        env,
+        url,
+        "march-a",
+        &["0001_phototest.tif", "0002_eurotext.tif"],
+    );
     let b = run_batch(
-        &env,
+        env,
+        url,
         "march-b",
         &["0005_phototest-upside-down.png", "0008_two-page.tif"],
     );
-    let now = run_batch(&env, "november", &["0009_phototest-turned-left.png"]);
+    let now = run_batch(env, url, "november", &["0009_phototest-turned-left.png"]);
 
     // Move batches a and b into March 2025: a's pages on the 3rd, b's on
     // the 10th and 11th; arrivals the day before; b was scanned by "lin".
     exec(
-        &env,
+        url,
         &format!(
             "UPDATE documents SET created_at = '2025-03-02T08:00:00.000Z', finished_at = '2025-03-03T17:00:00.000Z' WHERE batch_id = '{a}';
              UPDATE pages SET done_at = '2025-03-03T16:00:00.000Z' WHERE document_id IN (SELECT id FROM documents WHERE batch_id = '{a}');
              UPDATE documents SET created_at = '2025-03-09T08:00:00.000Z', finished_at = '2025-03-11T17:00:00.000Z' WHERE batch_id = '{b}';
              UPDATE pages SET done_at = '2025-03-10T12:00:00.000Z' WHERE document_id IN (SELECT id FROM documents WHERE batch_id = '{b}');
              UPDATE pages SET done_at = '2025-03-11T12:00:00.000Z' WHERE id = (SELECT MAX(p.id) FROM pages p JOIN documents d ON d.id = p.document_id WHERE d.batch_id = '{b}');
-             UPDATE pages SET qc_pass = 0 WHERE id = (SELECT MIN(p.id) FROM pages p JOIN documents d ON d.id = p.document_id WHERE d.batch_id = '{b}');
+             UPDATE pages SET qc_pass = FALSE WHERE id = (SELECT MIN(p.id) FROM pages p JOIN documents d ON d.id = p.document_id WHERE d.batch_id = '{b}');
              UPDATE pages SET rescan_of = 'x' WHERE id = (SELECT MIN(p.id) FROM pages p JOIN documents d ON d.id = p.document_id WHERE d.batch_id = '{a}');
              INSERT INTO intakes (id, folder, source_name, watcher, state, batch_id, operator) VALUES ('i1', '/w', 'march-b', 'w', 'done', '{b}', 'lin');"
         ),
     );
 
     // By hand, from the store.
-    let in_month = "p.done_at >= '2025-03-01' AND p.done_at < '2025-04-01' AND p.state IN ('done', 'failed')";
-    let pages = count(&env, &format!("SELECT COUNT(*) FROM pages p WHERE {in_month}"));
+    let in_month =
+        "p.done_at >= '2025-03-01' AND p.done_at < '2025-04-01' AND p.state IN ('done', 'failed')";
+    let pages = count(
+        url,
+        &format!("SELECT COUNT(*) FROM pages p WHERE {in_month}"),
+    );
     let documents = count(
-        &env,
+        url,
         "SELECT COUNT(*) FROM documents WHERE finished_at >= '2025-03-01' AND finished_at < '2025-04-01'",
     );
     let pages_of = |batch: &str| {
         count(
-            &env,
+            url,
             &format!(
                 "SELECT COUNT(*) FROM pages p JOIN documents d ON d.id = p.document_id WHERE d.batch_id = '{batch}'"
             ),
@@ -112,13 +156,13 @@ fn the_monthly_report_counts_the_month_from_the_store_and_draws_its_charts() {
     assert!(pa >= 2 && pb >= 3, "fixture pages: a {pa}, b {pb}");
     assert!(pages_of(&now) >= 1);
     let qc_failed_lin = count(
-        &env,
+        url,
         &format!(
             "SELECT COUNT(*) FROM pages p JOIN documents d ON d.id = p.document_id WHERE d.batch_id = '{b}' AND (p.state = 'failed' OR NOT p.qc_pass)"
         ),
     );
     let rescans_none = count(
-        &env,
+        url,
         &format!(
             "SELECT COUNT(*) FROM pages p JOIN documents d ON d.id = p.document_id WHERE d.batch_id = '{a}' AND p.rescan_of IS NOT NULL"
         ),
@@ -126,11 +170,19 @@ fn the_monthly_report_counts_the_month_from_the_store_and_draws_its_charts() {
 
     let dir = env.dir.path().join("report");
     let o = env
-        .folio(&["report", "monthly", "--month", MONTH, "--out", dir.to_str().unwrap()])
+        .folio(&[
+            "report",
+            "monthly",
+            "--month",
+            MONTH,
+            "--out",
+            dir.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: Value = serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(r["pages"], pages);
     assert_eq!(r["documents"], documents);
     assert_eq!(r["batches"], 2);
@@ -158,10 +210,17 @@ fn the_monthly_report_counts_the_month_from_the_store_and_draws_its_charts() {
     assert_eq!(on("2025-03-03"), pa);
     assert_eq!(on("2025-03-10"), pb - 1);
     assert_eq!(on("2025-03-11"), 1);
-    assert_eq!(t.iter().map(|d| d["pages"].as_i64().unwrap()).sum::<i64>(), pages);
+    assert_eq!(
+        t.iter().map(|d| d["pages"].as_i64().unwrap()).sum::<i64>(),
+        pages
+    );
     // Queue depth: a's pages wait from the 2nd to the 3rd, b's from the 9th.
     let q = r["queue_depth"].as_array().unwrap();
-    let depth = |day: &str| q.iter().find(|d| d["day"] == day).unwrap()["pages"].as_i64().unwrap();
+    let depth = |day: &str| {
+        q.iter().find(|d| d["day"] == day).unwrap()["pages"]
+            .as_i64()
+            .unwrap()
+    };
     assert_eq!(depth("2025-03-01"), 0);
     assert_eq!(depth("2025-03-02"), pa);
     assert_eq!(depth("2025-03-03"), 0);
@@ -178,13 +237,22 @@ fn the_monthly_report_counts_the_month_from_the_store_and_draws_its_charts() {
     // PDF: pdfinfo opens it; the chart titles are its text; its pages
     // hold the bars as filled rectangles and the queue as a line.
     let pdf = dir.join("report.pdf");
-    let info = Command::new("pdfinfo").arg(&pdf).output().expect(
-        "pdfinfo (poppler-utils) is installed by scripts/setup",
+    let info = Command::new("pdfinfo")
+        .arg(&pdf)
+        .output()
+        .expect("pdfinfo (poppler-utils) is installed by scripts/setup");
+    assert!(
+        info.status.success(),
+        "{}",
+        String::from_utf8_lossy(&info.stderr)
     );
-    assert!(info.status.success(), "{}", String::from_utf8_lossy(&info.stderr));
     let info = String::from_utf8_lossy(&info.stdout);
     assert!(info.contains("Pages:"), "{info}");
-    let text = Command::new("pdftotext").arg(&pdf).arg("-").output().unwrap();
+    let text = Command::new("pdftotext")
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
     for title in [
         "Pages scanned per operator",
@@ -192,7 +260,10 @@ fn the_monthly_report_counts_the_month_from_the_store_and_draws_its_charts() {
         "Throughput: pages finished per day",
         "Queue depth at the end of each day",
     ] {
-        assert!(text.contains(title), "{title} missing from the PDF text:\n{text}");
+        assert!(
+            text.contains(title),
+            "{title} missing from the PDF text:\n{text}"
+        );
     }
     let bars = pdf_rectangles(&pdf);
     // 3 operator charts × 2 bars + 31 day bars (zero-height ones too).
@@ -205,7 +276,7 @@ fn pdf_rectangles(pdf: &Path) -> usize {
     doc.get_pages()
         .values()
         .map(|id| {
-            let content = doc.get_page_content(*id).unwrap();
+            let content = doc.get_page_content(*id);
             String::from_utf8_lossy(&content).matches(" re f").count()
         })
         .sum()

@@ -63,7 +63,9 @@ const DIAGONAL: [Option<u32>; 11] = [
 pub enum SamplingError {
     #[error("the lot is empty: a batch with no pages cannot be sampled")]
     EmptyLot,
-    #[error("AQL {0} is not a column of ISO 2859-1 Table 2-A (use one of 0.010 … 1000, e.g. 1.0, 1.5, 2.5, 4.0)")]
+    #[error(
+        "AQL {0} is not a column of ISO 2859-1 Table 2-A (use one of 0.010 … 1000, e.g. 1.0, 1.5, 2.5, 4.0)"
+    )]
     UnknownAql(f64),
 }
 

@@ -13,8 +13,8 @@
 
 pub mod acceptance;
 pub mod intake;
-pub mod monthly;
 mod keying;
+pub mod monthly;
 mod postgres;
 mod records;
 mod sqlite;

@@ -42,7 +42,8 @@ pub struct PeriodFigures {
     pub done_before: i64,
 }
 
-const IN_PERIOD: &str = "p.done_at >= {ts:$1} AND p.done_at < {ts:$2} AND p.state IN ('done', 'failed')";
+const IN_PERIOD: &str =
+    "p.done_at >= {ts:$1} AND p.done_at < {ts:$2} AND p.state IN ('done', 'failed')";
 
 impl Store {
     /// The figures of `[from, to)`.
@@ -57,10 +58,7 @@ impl Store {
                 .try_get::<i64, _>(0)
                 .map_err(|e| self.err(e))
         };
-        let pages = one(format!(
-            "SELECT COUNT(*) FROM pages p WHERE {IN_PERIOD}"
-        ))
-        .await?;
+        let pages = one(format!("SELECT COUNT(*) FROM pages p WHERE {IN_PERIOD}")).await?;
         let pages_failed = one(format!(
             "SELECT COUNT(*) FROM pages p WHERE {IN_PERIOD} AND p.state = 'failed'"
         ))
@@ -125,10 +123,9 @@ impl Store {
             )
             .await?;
         let per_day = |sql: String| async move {
-            self.fetch_map(
-                sqlx::query(self.sql(&sql)).bind(from).bind(to),
-                |r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)),
-            )
+            self.fetch_map(sqlx::query(self.sql(&sql)).bind(from).bind(to), |r| {
+                Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?))
+            })
             .await
         };
         let done_per_day = per_day(format!(
