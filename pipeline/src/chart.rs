@@ -279,10 +279,13 @@ mod tests {
         let svg = chart(Kind::Bars).svg();
         assert_eq!(svg.matches("<rect class=\"bar\"").count(), 3);
         assert!(svg.contains("Pages &lt;per&gt; operator"));
-        // 7 is the largest: its bar reaches the top of the nicely rounded
-        // scale (10) at 70 %.
+        // 7 is the largest: the scale rounds up to a tick step of 2 (8),
+        // so its bar stands at 7/8 of the plot's height.
         let f = Frame::of(&[3.0, 7.0, 0.0]);
-        assert_eq!(f.max, 10.0);
+        assert_eq!(f.max, 8.0);
+        assert_eq!(f.ticks, vec![0.0, 2.0, 4.0, 6.0, 8.0]);
+        let plot = HEIGHT - TOP - BOTTOM;
+        assert!((f.y(0.0) - f.y(7.0) - plot * 7.0 / 8.0).abs() < 1e-9);
     }
 
     #[test]
@@ -292,7 +295,13 @@ mod tests {
         assert!(ops.contains("(b\\(1\\))"), "{ops}");
         assert!(ops.contains("(?)"), "non-ASCII label becomes ?");
         let line = chart(Kind::Line).pdf(40.0, 800.0);
-        assert_eq!(line.matches(" l ").count(), 2, "{line}");
+        let path = line
+            .lines()
+            .skip_while(|l| !l.contains("RG 2 w"))
+            .nth(1)
+            .unwrap();
+        assert_eq!(path.matches(" m ").count(), 1, "{path}");
+        assert_eq!(path.matches(" l ").count(), 2, "three points: {path}");
     }
 
     #[test]
