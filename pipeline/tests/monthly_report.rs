@@ -169,17 +169,18 @@ fn monthly_report_on(env: &Env, url: &str) {
     );
 
     let dir = env.dir.path().join("report");
-    let o = env
-        .folio(&[
+    let o = folio(
+        env,
+        url,
+        &[
             "report",
             "monthly",
             "--month",
             MONTH,
             "--out",
             dir.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: Value =
         serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
