@@ -299,9 +299,7 @@ impl Store {
             actor,
             ("page", &entity_id),
             (previous.as_deref(), &format!("inspection_{result}")),
-            &format!("acceptance sample {batch_id} seed {seed}: {result} {reason}")
-                .trim_end()
-                .to_string(),
+            format!("acceptance sample {batch_id} seed {seed}: {result} {reason}").trim_end(),
         )
         .await?;
         tx.commit().await.map_err(|e| self.err(e))?;
