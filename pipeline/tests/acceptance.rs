@@ -498,3 +498,32 @@ fn plans_and_verdicts_are_the_same_on_postgresql() {
     assert_eq!(v["decision"], "accepted");
     assert_eq!(v["verdict"]["passed"], 8);
 }
+
+#[test]
+fn a_batch_without_pages_cannot_be_sampled_and_nothing_is_recorded() {
+    let env = Env::new();
+    let dir = env.dir.path().join("broken");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("scan.png"), b"not an image at all").unwrap();
+    let out = env.out();
+    let (code, intake, err) = folio(
+        &env,
+        &[
+            "ingest",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(code, 4, "the only file is quarantined: {err}");
+    let id = intake["batch"]["id"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        let (code, _, err) = folio(&env, &["accept", "plan", &id, "--seed", "1", "--json"]);
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("lot is empty"), "{err}");
+    }
+    let (code, _, err) = folio(&env, &["accept", "verdict", &id]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no acceptance plan yet"), "{err}");
+}
