@@ -213,7 +213,7 @@ impl Station {
         {
             let id = d["id"].as_str().unwrap().to_string();
             let path = PathBuf::from(d["path"].as_str().unwrap_or_default());
-            let index: Value = std::fs::read_to_string(path.join("data/index.json"))
+            let index: Value = std::fs::read_to_string(path.join("data/metadata/index.json"))
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .unwrap_or(Value::Null);
@@ -1202,6 +1202,18 @@ pub async fn awaiting_fields(db_url: &str) -> Result<usize> {
     Ok(n as usize)
 }
 
+/// Where document `id`'s index record is once packaged: inside its
+/// batch delivery folder under `out`.
+pub fn package_index(out: &Path, id: &str) -> PathBuf {
+    std::fs::read_dir(out)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join(id).join("data/metadata/index.json"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| out.join(id).join("data/metadata/index.json"))
+}
+
 /// Waits until every document of `ids` has a package with
 /// `data/index.json` under `out`, or until none was added for `quiet`;
 /// returns how many have.
@@ -1210,7 +1222,7 @@ pub async fn wait_packages(out: &Path, ids: &[String], quiet: Duration) -> usize
     loop {
         let n = ids
             .iter()
-            .filter(|id| out.join(id).join("data/index.json").is_file())
+            .filter(|id| package_index(out, id).is_file())
             .count();
         if n == ids.len() {
             return n;
@@ -2362,10 +2374,9 @@ pub async fn simulate(
     let mut single_ks = 0u64;
     for d in &docs {
         let t = &truth[&d.original_name];
-        let index: Option<Value> =
-            std::fs::read_to_string(station.out.join(&d.id).join("data/index.json"))
-                .ok()
-                .and_then(|s| serde_json::from_str(&s).ok());
+        let index: Option<Value> = std::fs::read_to_string(package_index(&station.out, &d.id))
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok());
         if index.is_some() {
             r.from_packages += 1;
         }

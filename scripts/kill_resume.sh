@@ -209,8 +209,11 @@ if bad_docs:
     problems.append(f"documents not packaged: {bad_docs}")
 takeovers = int(sql("SELECT COUNT(*) FROM events WHERE reason LIKE '%ran out; taken over%'")[0][0])
 
-bags = sorted(os.path.join(out, d) for d in os.listdir(out)
-              if os.path.isfile(os.path.join(out, d, "bagit.txt")))
+# Packages sit in their batch delivery folder: <out>/<batch>-<id>/<doc>/.
+bags = sorted(os.path.join(out, dl, d) for dl in os.listdir(out)
+              if not dl.startswith(".") and os.path.isdir(os.path.join(out, dl))
+              for d in os.listdir(os.path.join(out, dl))
+              if os.path.isfile(os.path.join(out, dl, d, "bagit.txt")))
 if len(bags) != len(docs):
     problems.append(f"{len(bags)} packages for {len(docs)} documents")
 inputs = {n: sha256(os.path.join(batch, n)) for n in os.listdir(batch)}
@@ -225,7 +228,7 @@ for bag in bags:
     for line in open(os.path.join(bag, "manifest-sha256.txt"), encoding="utf-8"):
         s, path = line.rstrip("\n").split(None, 1)
         manifest[path] = s
-    index = json.load(open(os.path.join(bag, "data", "index.json"), encoding="utf-8"))
+    index = json.load(open(os.path.join(bag, "data", "metadata", "index.json"), encoding="utf-8"))
     names = []
     for o in index["originals"]:
         name = o["original_name"]

@@ -39,10 +39,10 @@ pub fn record_path(batch: &BatchRow) -> PathBuf {
     delivery_dir(batch).join(format!("acceptance-{}.json", batch.id))
 }
 
-/// The batch's delivery folder (today the `--out` folder its packages
-/// went to).
+/// The batch's delivery folder (`layout::delivery_dir` under the
+/// batch's `--out` folder).
 pub fn delivery_dir(batch: &BatchRow) -> PathBuf {
-    PathBuf::from(&batch.out_dir)
+    crate::layout::delivery_dir(Path::new(&batch.out_dir), batch)
 }
 
 /// Looks a batch up as every `<BATCH>` argument does.

@@ -3,15 +3,16 @@
 //! runtime is entered once, here: commands are async all the way down to
 //! the store, and stage work crosses to rayon through `work::on_pool`.
 
+use crate::delivery::{self, ExportFormat};
 use crate::error::{ExitCode, FolioError};
 use crate::ingest::{self, IngestOptions, Intake};
 use crate::run::{self, RunOptions, RunSummary};
 use crate::settings::{Settings, WatchFolder};
 use crate::store::{Actor, Store};
 use crate::work::{self, Scope};
-use crate::{acceptance, inspect, monthly, qc, report, status, watch, web};
+use crate::{acceptance, inspect, monthly, qc, report, status, verify, watch, web};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Folio: scanned batches in, verified archive packages out.
@@ -155,6 +156,30 @@ pub enum Command {
         /// Print what the service did as JSON when it stops.
         #[arg(long)]
         json: bool,
+    },
+    /// Check packages, batch deliveries or folders of them: structure,
+    /// every checksum, Payload-Oxum, the custody chain, PDF page counts.
+    /// Exit 0 only when everything holds; a line per problem.
+    Verify {
+        /// Package folders, delivery folders, or folders holding them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Also check masters against the store's arrival records
+        /// (default: when the configured store exists).
+        #[arg(long)]
+        no_store: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a batch's index again from the store: DIR/index.csv,
+    /// index.json or index.xlsx.
+    Export {
+        /// A batch id, name or source folder.
+        batch: String,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Operator decisions on a batch.
     Batch {
@@ -505,6 +530,18 @@ async fn dispatch(command: Command, mut settings: Settings) -> Result<ExitCode, 
             store.close().await;
             code
         }
+        Command::Verify {
+            paths,
+            no_store,
+            json,
+        } => verify_command(&settings, &paths, no_store, json).await,
+        Command::Export { batch, format, out } => {
+            let store = Store::open(&settings.database_url).await?;
+            let written = delivery::export(&store, &batch, format, &out).await;
+            store.close().await;
+            println!("{}", written?.display());
+            Ok(ExitCode::Ok)
+        }
         Command::Qc { batch, json } => {
             let store = Store::open(&settings.database_url).await?;
             let code = qc::run(&store, &batch, json).await;
@@ -556,6 +593,56 @@ async fn accept_command(
         AcceptCommand::Verdict { batch, seed, json } => {
             acceptance::run_verdict(store, settings, &batch, seed, json).await
         }
+    }
+}
+
+/// `folio verify`: prints a line per problem (or the verdict as JSON);
+/// exit 0 only when all holds, 4 when anything is wrong.
+async fn verify_command(
+    settings: &Settings,
+    paths: &[PathBuf],
+    no_store: bool,
+    json: bool,
+) -> Result<ExitCode, FolioError> {
+    let store = if no_store || !store_exists(settings) {
+        None
+    } else {
+        Store::open(&settings.database_url).await.ok()
+    };
+    let verdict = verify::verify(paths, store.as_ref()).await;
+    if let Some(s) = store {
+        s.close().await;
+    }
+    if json {
+        print_json(&verdict)?;
+    } else {
+        for p in &verdict.problems {
+            println!("{p}");
+        }
+        eprintln!(
+            "folio verify: {} package(s), {} deliver(y/ies): {}",
+            verdict.packages.len(),
+            verdict.deliveries.len(),
+            if verdict.ok {
+                "all checks hold".to_string()
+            } else {
+                format!("{} problem(s)", verdict.problems.len())
+            }
+        );
+    }
+    Ok(if verdict.ok {
+        ExitCode::Ok
+    } else {
+        ExitCode::Attention
+    })
+}
+
+/// True when the configured store is there to check against (a SQLite
+/// file that exists, or a server URL).
+fn store_exists(settings: &Settings) -> bool {
+    match settings.database_url.strip_prefix("sqlite://") {
+        Some(path) => Path::new(path.split('?').next().unwrap_or(path)).is_file(),
+        None => true,
     }
 }
 
@@ -643,6 +730,13 @@ fn print_summary(s: &RunSummary, db: &str) {
             "every document finished".into()
         }
     );
-    println!("packages: {}", s.out.display());
+    match &s.delivery {
+        Some(d) => println!(
+            "packages: {} (batch delivery: index.csv, index.xlsx, delivery.json; check with `folio verify {}`)",
+            d.display(),
+            d.display()
+        ),
+        None => println!("packages: {}", s.out.display()),
+    }
     println!("store: {db}");
 }

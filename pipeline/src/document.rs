@@ -7,13 +7,20 @@
 
 use crate::error::FolioError;
 use crate::export::{self, Published};
+use crate::layout;
+use crate::metadata::{self, Described, Names};
 use crate::objects::Objects;
+use crate::searchable::{self, PageSource};
 use crate::settings::{DocClass, Settings};
 use crate::store::intake::WatchedBatch;
-use crate::store::{DocState, DocumentOutcome, DocumentWork, FieldRow, PageState, RescanCandidate};
+use crate::store::{
+    DocState, DocumentOutcome, DocumentWork, Event, FieldRow, PageState, RescanCandidate,
+};
 use folio_stages::decode::Format;
 use folio_stages::extract::{FieldValue, Route};
+use folio_stages::hocr;
 use folio_stages::page::Word;
+use folio_stages::pdf::PdfMeta;
 use folio_stages::rescan::{self, PageHash};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -26,6 +33,7 @@ pub fn build(
     class: &DocClass,
     candidates: &[RescanCandidate],
     intake: Option<&WatchedBatch>,
+    history: &[Event],
     settings: &Settings,
     objects: &Objects,
     attempt: &str,
@@ -38,6 +46,7 @@ pub fn build(
         class,
         candidates,
         intake,
+        history,
         settings,
         objects,
     };
@@ -56,6 +65,8 @@ struct Parts<'a> {
     candidates: &'a [RescanCandidate],
     /// How the batch came in through a watch folder (operator, manifest).
     intake: Option<&'a WatchedBatch>,
+    /// The document's history so far (for `logs/events.json`).
+    history: &'a [Event],
     settings: &'a Settings,
     objects: &'a Objects,
 }
@@ -66,9 +77,11 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
         class,
         candidates,
         intake,
+        history,
         settings,
         objects,
     } = *parts;
+    let doc = work.id.as_str();
     let words: Vec<Vec<Word>> = work
         .pages
         .iter()
@@ -92,26 +105,41 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
     };
     let rescans = find_rescans(work, candidates, settings);
 
-    // Originals, byte for byte, named by position (never by the scanner's
-    // name, which stays in the index), proved against their arrival hash.
+    // Masters, byte for byte, named by position (never by the scanner's
+    // name, which stays in the index and metadata), proved against their
+    // arrival SHA-256: the custody chain. A master that differs is named
+    // and the document is not packaged.
     let mut originals = Vec::new();
     let mut custody = Vec::new();
+    let mut described = Vec::new();
     let mut failure: Option<String> = None;
     for (k, f) in work.files.iter().enumerate() {
         let ext = extension_of(&objects.original(&f.sha256));
-        let rel = format!("data/originals/{:04}.{ext}", k + 1);
+        let rel = layout::master(doc, k + 1, ext);
         match export::copy_verified(&objects.original(&f.sha256), &staging.join(&rel), &f.sha256) {
             Ok(()) => {}
-            Err(e @ FolioError::Input { .. }) => failure = Some(e.to_string()),
+            Err(e @ FolioError::Input { .. }) => {
+                failure = Some(format!(
+                    "custody: master {} ({}): {e}",
+                    k + 1,
+                    f.original_name
+                ))
+            }
             Err(e) => return Err(e),
         }
         originals.push(json!({"path": rel, "original_name": f.original_name, "sha256": f.sha256, "bytes": f.bytes}));
+        described.push(Described {
+            rel: rel.clone(),
+            original_name: f.original_name.clone(),
+            sha256: f.sha256.clone(),
+        });
         custody.push((rel, f.sha256.clone()));
     }
 
     let mut page_index = Vec::new();
+    let mut pdf_pages = Vec::new();
     let mut failed_pages = 0;
-    for page in &work.pages {
+    for (page, page_words) in work.pages.iter().zip(&words) {
         let seq = page.seq;
         let r = &page.result;
         let file_no = work
@@ -119,21 +147,43 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
             .iter()
             .position(|f| f.sha256 == page.file_sha256)
             .unwrap_or(0);
-        let text_rel = format!("data/text/p{seq:04}.txt");
+        let text_rel = layout::text(doc, seq);
         export::write_file(&staging.join(&text_rel), r.ocr_text.as_bytes())?;
-        let derived_rel = format!("data/derived/p{seq:04}.png");
         let mut page_failure = r.failure.clone();
+        let mut derived_rel = None;
+        let mut hocr_rel = None;
         if page.state == PageState::Done {
+            let hocr = hocr::page(
+                page_words,
+                r.width.max(0) as u32,
+                r.height.max(0) as u32,
+                &format!("{doc} p{seq:04}"),
+            );
+            let rel = layout::hocr(doc, seq);
+            export::write_file(&staging.join(&rel), hocr.as_bytes())?;
+            hocr_rel = Some(rel);
             match &r.derived_path {
                 Some(d) => {
+                    let ext = d.rsplit('.').next().unwrap_or("png");
+                    let rel = layout::derived(doc, seq, ext);
                     let src = objects.root().join(d);
-                    let dest = staging.join(&derived_rel);
+                    let dest = staging.join(&rel);
                     if let Some(parent) = dest.parent() {
                         std::fs::create_dir_all(parent)
                             .map_err(|e| FolioError::output(parent, e))?;
                     }
-                    if let Err(e) = std::fs::copy(&src, &dest) {
-                        page_failure = Some(format!("derive: {}: {e}", src.display()));
+                    match std::fs::copy(&src, &dest) {
+                        Ok(_) => {
+                            pdf_pages.push(PageSource {
+                                derived: dest,
+                                width: r.width.max(0) as u32,
+                                height: r.height.max(0) as u32,
+                                dpi: r.dpi.filter(|d| *d > 0.0).unwrap_or(300.0) as f32,
+                                words: page_words.clone(),
+                            });
+                            derived_rel = Some(rel);
+                        }
+                        Err(e) => page_failure = Some(format!("derive: {}: {e}", src.display())),
                     }
                 }
                 None => page_failure = Some("derive: no derived image was stored".into()),
@@ -153,6 +203,7 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
             "file_page": page.file_page,
             "derived": derived_rel,
             "text": text_rel,
+            "hocr": hocr_rel,
             "dpi": r.dpi,
             "color": r.color,
             "image": report,
@@ -173,8 +224,52 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
     } else {
         DocState::Packaged
     };
+    let finals: Vec<(String, Option<String>)> = fields
+        .iter()
+        .map(|f| {
+            (
+                f.name.clone(),
+                f.is_final().then(|| f.final_value.clone()).flatten(),
+            )
+        })
+        .collect();
+    let names = Names {
+        document: doc,
+        class: &class.name,
+        batch: &work.batch.name,
+        fields: &finals,
+    };
+    // The searchable PDF, once every page is there and final.
+    let mut pdf_rel = None;
+    if state == DocState::Packaged && settings.delivery.pdf && !pdf_pages.is_empty() {
+        let meta = PdfMeta {
+            title: metadata::fill(&class.dublin_core.title, &names),
+            producer: format!("Folio {}", env!("CARGO_PKG_VERSION")),
+            created: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            identifier: doc.to_string(),
+        };
+        let bytes = searchable::build(&pdf_pages, &meta)
+            .map_err(|e| FolioError::Internal(format!("{doc}: searchable PDF: {e}")))?;
+        let rel = layout::pdf(doc);
+        export::write_file(&staging.join(&rel), &bytes)?;
+        described.push(Described {
+            rel: rel.clone(),
+            original_name: String::new(),
+            sha256: folio_stages::bagit::sha256_hex(&bytes),
+        });
+        pdf_rel = Some(rel);
+    }
+    export::write_file(
+        &staging.join(layout::METADATA_CSV),
+        metadata::metadata_csv(class, &names, &described).as_bytes(),
+    )?;
+    export::write_file(
+        &staging.join(layout::EVENTS),
+        metadata::events_json(doc, class, settings, history).as_bytes(),
+    )?;
+
     let index = json!({
-        "folio_index_version": 1,
+        "folio_index_version": 2,
         "document_id": work.id,
         "batch": {
             "id": work.batch.id,
@@ -187,33 +282,37 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
         "class": class.name,
         "state": state,
         "failure": failure,
+        "pdf": pdf_rel,
         "originals": originals,
         "pages": page_index,
         "fields": fields.iter().map(|f| (f.name.clone(), index_field(f))).collect::<serde_json::Map<_, _>>(),
     });
     let index_text =
         serde_json::to_string_pretty(&index).map_err(|e| FolioError::Internal(e.to_string()))?;
-    export::write_file(&staging.join("data/index.json"), index_text.as_bytes())?;
+    export::write_file(&staging.join(layout::INDEX), index_text.as_bytes())?;
 
     let dest = match state {
         DocState::Packaged => {
-            export::seal_bag(staging, &bag_info(work, class, intake, settings))?;
-            out.join(&work.id)
+            export::seal_bag(
+                staging,
+                &bag_info(work, class, intake, settings),
+                &settings.delivery.checksums,
+            )?;
+            layout::package_dir(out, &work.batch, doc)
         }
-        DocState::AwaitingKeying => export::awaiting_dir(out, &work.id),
-        _ => export::failed_dir(out, &work.id),
+        DocState::AwaitingKeying => export::awaiting_dir(out, doc),
+        _ => export::failed_dir(out, doc),
     };
     match export::publish(staging, &dest, out, &custody)? {
         Published::Renamed | Published::AlreadyThere => {}
         Published::ReplacedDamaged(aside) => tracing::warn!(
-            "{}: an earlier, incomplete package was moved to {}",
-            work.id,
+            "{doc}: an earlier, incomplete package was moved to {}",
             aside.display()
         ),
     }
     if rekeyed && state == DocState::Packaged {
         // The copy that waited for the keyers is superseded.
-        let waited = export::awaiting_dir(out, &work.id);
+        let waited = export::awaiting_dir(out, doc);
         if let Err(e) = std::fs::remove_dir_all(&waited)
             && e.kind() != std::io::ErrorKind::NotFound
         {

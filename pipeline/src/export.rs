@@ -7,7 +7,7 @@
 
 use crate::error::FolioError;
 use crate::objects::{self, hash_file};
-use folio_stages::bagit;
+use folio_stages::bagit::{self, Algorithm};
 use std::path::{Path, PathBuf};
 
 /// Where one attempt at a document is assembled. The attempt tag (from
@@ -70,35 +70,69 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FolioError> {
 }
 
 /// Makes the staging folder a BagIt bag: hashes every payload file under
-/// `data/`, writes the manifests, `bagit.txt` and `bag-info.txt`.
-pub fn seal_bag(staging: &Path, metadata: &[(String, String)]) -> Result<(), FolioError> {
-    let entries = payload(staging)?;
+/// `data/` once with every algorithm asked for (SHA-256 always), writes a
+/// manifest and a tag manifest per algorithm, `bagit.txt` and
+/// `bag-info.txt` with its Payload-Oxum.
+pub fn seal_bag(
+    staging: &Path,
+    metadata: &[(String, String)],
+    algorithms: &[Algorithm],
+) -> Result<(), FolioError> {
+    let mut algorithms = algorithms.to_vec();
+    if !algorithms.contains(&Algorithm::Sha256) {
+        algorithms.insert(0, Algorithm::Sha256);
+    }
+    let entries = payload_digests(staging, &algorithms)?;
     let bytes: u64 = entries.iter().map(|(_, _, size)| size).sum();
-    let manifest: Vec<(String, String)> = entries
-        .iter()
-        .map(|(rel, sum, _)| (rel.clone(), sum.clone()))
-        .collect();
-    let tag_files = [
-        ("bagit.txt", bagit::DECLARATION.to_string()),
+    let mut tag_files = vec![
+        ("bagit.txt".to_string(), bagit::DECLARATION.to_string()),
         (
-            "bag-info.txt",
+            "bag-info.txt".to_string(),
             bagit::bag_info(metadata, bytes, entries.len() as u64),
         ),
-        ("manifest-sha256.txt", bagit::manifest(&manifest)),
     ];
-    let mut tag_entries = Vec::new();
+    for (i, a) in algorithms.iter().enumerate() {
+        let manifest: Vec<(String, String)> = entries
+            .iter()
+            .map(|(rel, sums, _)| (rel.clone(), sums[i].1.clone()))
+            .collect();
+        tag_files.push((
+            format!("manifest-{}.txt", a.name()),
+            bagit::manifest(&manifest),
+        ));
+    }
     for (name, text) in &tag_files {
         write_file(&staging.join(name), text.as_bytes())?;
-        tag_entries.push((name.to_string(), bagit::sha256_hex(text.as_bytes())));
     }
-    write_file(
-        &staging.join("tagmanifest-sha256.txt"),
-        bagit::manifest(&tag_entries).as_bytes(),
-    )
+    for a in &algorithms {
+        let tags: Vec<(String, String)> = tag_files
+            .iter()
+            .map(|(name, text)| {
+                let sum = bagit::digests(text.as_bytes(), &[*a]).remove(0).1;
+                (name.clone(), sum)
+            })
+            .collect();
+        write_file(
+            &staging.join(format!("tagmanifest-{}.txt", a.name())),
+            bagit::manifest(&tags).as_bytes(),
+        )?;
+    }
+    Ok(())
 }
 
 /// Every payload file under `data/`: (path in the bag, SHA-256, size).
 fn payload(bag: &Path) -> Result<Vec<(String, String, u64)>, FolioError> {
+    Ok(payload_digests(bag, &[Algorithm::Sha256])?
+        .into_iter()
+        .map(|(rel, mut sums, size)| (rel, sums.remove(0).1, size))
+        .collect())
+}
+
+/// Every payload file under `data/` with its digests (one read each).
+pub fn payload_digests(
+    bag: &Path,
+    algorithms: &[Algorithm],
+) -> Result<Vec<(String, Vec<(Algorithm, String)>, u64)>, FolioError> {
     let data = bag.join("data");
     let mut entries = Vec::new();
     for entry in walkdir::WalkDir::new(&data).sort_by_file_name() {
@@ -106,17 +140,41 @@ fn payload(bag: &Path) -> Result<Vec<(String, String, u64)>, FolioError> {
         if !entry.file_type().is_file() {
             continue;
         }
-        let (sum, size) =
-            hash_file(entry.path()).map_err(|e| FolioError::output(entry.path(), e))?;
-        let rel = entry.path().strip_prefix(bag).unwrap_or(entry.path());
-        let rel = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        entries.push((rel, sum, size));
+        let (sums, size) = hash_file_with(entry.path(), algorithms)
+            .map_err(|e| FolioError::output(entry.path(), e))?;
+        entries.push((bag_path(bag, entry.path()), sums, size));
     }
     Ok(entries)
+}
+
+/// A file's path inside a bag, `/`-separated.
+pub fn bag_path(bag: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(bag).unwrap_or(file);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Digests of a file in each algorithm, from one read.
+pub fn hash_file_with(
+    path: &Path,
+    algorithms: &[Algorithm],
+) -> std::io::Result<(Vec<(Algorithm, String)>, u64)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = bagit::MultiHasher::new(algorithms);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((h.finish(), size))
 }
 
 /// Checks a published bag: every payload file listed in the manifest
@@ -214,7 +272,7 @@ mod tests {
 
     fn bag(dir: &Path, content: &[u8]) -> (PathBuf, Vec<(String, String)>) {
         write_file(&dir.join("data/originals/0001.tif"), content).unwrap();
-        seal_bag(dir, &[]).unwrap();
+        seal_bag(dir, &[], &[Algorithm::Sha256, Algorithm::Sha512]).unwrap();
         let sha = bagit::sha256_hex(content);
         (
             dir.to_path_buf(),

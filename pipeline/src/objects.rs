@@ -1,6 +1,6 @@
 //! Folio's object store: the originals it keeps (content-addressed,
 //! `objects/sha256/ab/cdef…`) and the derived page images workers write
-//! (`objects/derived/<document>/p0001.png`). Workers read originals from
+//! (`objects/derived/<document>/p0001.tif|jpg|png`). Workers read originals from
 //! here, never from the input folder, so an operator may clear the input
 //! once ingest has committed. With several hosts the folder is a shared
 //! mount named in `folio.toml` (`objects_dir`). Every write goes to a
@@ -106,8 +106,8 @@ impl Objects {
     }
 
     /// Where a page's derived image goes, relative to the root.
-    pub fn derived_rel(document_id: &str, seq: i64) -> String {
-        format!("derived/{document_id}/p{seq:04}.png")
+    pub fn derived_rel(document_id: &str, seq: i64, extension: &str) -> String {
+        format!("derived/{document_id}/p{seq:04}.{extension}")
     }
 
     /// Writes bytes under the root at `rel` atomically (temp, fsync, rename).

@@ -7,12 +7,13 @@
 use crate::objects::Objects;
 use crate::settings::Settings;
 use crate::store::{PageClaim, PageResult};
+use folio_stages::ColorMode;
 use folio_stages::decode;
+use folio_stages::encode;
 use folio_stages::orient::OsdEngine;
 use folio_stages::page::PageImage;
 use folio_stages::prepare;
 use folio_stages::recognize::{OcrOptions, Recognizer, TesseractEngine};
-use image::GrayImage;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -126,13 +127,22 @@ fn recognize_page(
         .ok()
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default();
-    let rel = Objects::derived_rel(&claim.document_id, claim.seq);
-    let derived = encode_png(&prepared.image).and_then(|png| {
-        objects
-            .write(&rel, &png)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    });
+    // The derived page is encoded once, as the package and its PDF carry
+    // it: Group 4 for bilevel masters, JPEG (or PNG) for the others.
+    let delivery = &settings.delivery;
+    let format = match image.color {
+        ColorMode::Bilevel => delivery.derived_bilevel,
+        _ => delivery.derived_other,
+    };
+    let rel = Objects::derived_rel(&claim.document_id, claim.seq, format.extension());
+    let derived = encode::encode(&prepared.image, format, dpi, delivery.jpeg_quality)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            objects
+                .write(&rel, &bytes)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
     let mut result = PageResult {
         width: width as i64,
         height: height as i64,
@@ -183,20 +193,4 @@ fn original(objects: &Objects, sha256: &str) -> Result<Arc<Vec<u8>>, String> {
         }
     }
     Ok(bytes)
-}
-
-/// The derived page as a greyscale PNG (fast compression: workers wait).
-pub fn encode_png(img: &GrayImage) -> Result<Vec<u8>, String> {
-    use image::ImageEncoder;
-    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-    let mut buf = Vec::new();
-    PngEncoder::new_with_quality(&mut buf, CompressionType::Fast, FilterType::Sub)
-        .write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            image::ExtendedColorType::L8,
-        )
-        .map_err(|e| e.to_string())?;
-    Ok(buf)
 }

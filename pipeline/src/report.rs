@@ -5,6 +5,7 @@
 use crate::cli::UserCommand;
 use crate::error::{ExitCode, FolioError};
 use crate::store::{Actor, KeyerFigures, Role, Store};
+use crate::table::Table;
 use crate::web::auth;
 use std::io::Read;
 
@@ -62,20 +63,9 @@ fn cells(f: &KeyerFigures) -> [String; 12] {
 }
 
 fn to_csv(figures: &[KeyerFigures]) -> String {
-    let quote = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
-    let mut out = HEAD.join(",") + "\n";
-    for f in figures {
-        let row: Vec<String> = cells(f).iter().map(|c| quote(c)).collect();
-        out.push_str(&row.join(","));
-        out.push('\n');
-    }
-    out
+    let mut table = Table::new(HEAD);
+    table.rows = figures.iter().map(|f| cells(f).to_vec()).collect();
+    table.to_csv(false)
 }
 
 fn to_table(figures: &[KeyerFigures]) -> String {

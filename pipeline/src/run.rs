@@ -46,6 +46,9 @@ pub struct RunSummary {
     pub batch: BatchRow,
     pub out: PathBuf,
     pub quarantine: PathBuf,
+    /// The batch delivery folder (packages, index.csv/xlsx, delivery.json)
+    /// when the batch closed.
+    pub delivery: Option<PathBuf>,
     pub intake: Intake,
     /// Documents this run's ingest queued, as they ended.
     pub documents: Vec<DocSummary>,
@@ -140,6 +143,14 @@ pub async fn run(
         .batch(&batch_id)
         .await?
         .ok_or_else(|| FolioError::Internal(format!("batch {batch_id} vanished")))?;
+    // The batch delivery (index.csv/xlsx, delivery.json) once the batch is
+    // closed; written again here in case the worker that closed it died
+    // before writing it.
+    let delivery = if batch.state == crate::batch::BatchState::Packaged {
+        Some(crate::delivery::write(store, &batch).await?.dir)
+    } else {
+        None
+    };
     let mine: Vec<&str> = intake.documents.iter().map(|d| d.id.as_str()).collect();
     let mut documents = Vec::new();
     for d in store.documents(&batch_id).await? {
@@ -173,6 +184,7 @@ pub async fn run(
     Ok(RunSummary {
         out: intake.out.clone(),
         quarantine: intake.quarantine.clone(),
+        delivery,
         documents_awaiting_keying: documents
             .iter()
             .filter(|d| d.state == DocState::AwaitingKeying.as_str())

@@ -2,7 +2,9 @@
 //! turned into `Settings`. Later code takes only `&Settings`, so every
 //! config error surfaces at start-up with the file that caused it.
 
+use folio_stages::bagit::Algorithm;
 use folio_stages::decode::DecodeLimits;
+use folio_stages::encode::DerivedFormat;
 use folio_stages::extract::{FieldSet, FieldSpec};
 use folio_stages::prepare::ImageOptions;
 use folio_stages::recognize::OcrOptions;
@@ -42,6 +44,7 @@ pub struct RawConfig {
     pub keying: KeyingOptions,
     pub watch: WatchOptions,
     pub acceptance: AcceptanceOptions,
+    pub delivery: DeliveryOptions,
 }
 
 /// `[web]`: the keying station's server and its sessions.
@@ -108,6 +111,37 @@ impl Default for WatchOptions {
             manifest: "batch.toml".into(),
             retain_days: 30.0,
             folders: Vec::new(),
+        }
+    }
+}
+
+/// `[delivery]`: what each package carries for the archive, and how it
+/// is checksummed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryOptions {
+    /// Derived image of a bilevel master: `g4` (CCITT Group 4 TIFF,
+    /// lossless for black and white) or `png`.
+    pub derived_bilevel: DerivedFormat,
+    /// Derived image of a greyscale or colour master: `jpeg` or `png`.
+    pub derived_other: DerivedFormat,
+    /// JPEG quality of derived pages, 1–100.
+    pub jpeg_quality: u8,
+    /// Manifests written in each package: `sha256` (always: the custody
+    /// chain is SHA-256), `sha512`, `md5`, `sm3`.
+    pub checksums: Vec<Algorithm>,
+    /// Write the searchable PDF of each document.
+    pub pdf: bool,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        DeliveryOptions {
+            derived_bilevel: DerivedFormat::G4,
+            derived_other: DerivedFormat::Jpeg,
+            jpeg_quality: 80,
+            checksums: vec![Algorithm::Sha256, Algorithm::Sha512],
+            pdf: true,
         }
     }
 }
@@ -238,6 +272,30 @@ pub struct RawClass {
     pub pages_per_document: Option<u32>,
     #[serde(default)]
     pub fields: Vec<FieldSpec>,
+    /// How the package's `metadata.csv` fills its Dublin Core columns.
+    #[serde(default)]
+    pub dublin_core: DublinCore,
+}
+
+/// `[dublin_core]` of a class: templates for the archive's descriptive
+/// metadata. `{field}` is an index field's final value; `{document}`,
+/// `{class}` and `{batch}` are the document id, class and batch names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DublinCore {
+    pub title: String,
+    pub identifier: String,
+    pub date: String,
+}
+
+impl Default for DublinCore {
+    fn default() -> Self {
+        DublinCore {
+            title: "{class} {document}".into(),
+            identifier: "{document}".into(),
+            date: String::new(),
+        }
+    }
 }
 
 fn default_threshold() -> f32 {
@@ -258,6 +316,7 @@ pub struct DocClass {
     pub pages_per_document: u32,
     pub fields: FieldSet,
     pub field_names: Vec<String>,
+    pub dublin_core: DublinCore,
 }
 
 /// Everything a command needs, validated.
@@ -277,6 +336,7 @@ pub struct Settings {
     pub keying: KeyingOptions,
     pub watch: WatchOptions,
     pub acceptance: AcceptanceOptions,
+    pub delivery: DeliveryOptions,
     pub classes: BTreeMap<String, DocClass>,
     pub default_class: String,
     /// The file the settings came from, for messages.
@@ -358,6 +418,24 @@ impl Settings {
                 work.max_attempts
             )));
         }
+        let mut delivery = raw.delivery;
+        if delivery.derived_other == DerivedFormat::G4 {
+            return Err(cfg_err(
+                "[delivery] derived_other = \"g4\" would threshold grey and colour pages to black and white; use \"jpeg\" or \"png\"".into(),
+            ));
+        }
+        if !(1..=100).contains(&delivery.jpeg_quality) {
+            return Err(cfg_err(format!(
+                "[delivery] jpeg_quality must be 1 to 100, got {}",
+                delivery.jpeg_quality
+            )));
+        }
+        if !delivery.checksums.contains(&Algorithm::Sha256) {
+            // Custody is proved in SHA-256 (recorded at arrival).
+            delivery.checksums.insert(0, Algorithm::Sha256);
+        }
+        delivery.checksums.sort();
+        delivery.checksums.dedup();
         let mut watch = raw.watch;
         if !(watch.quiet_seconds.is_finite() && watch.quiet_seconds >= 0.0) {
             return Err(cfg_err(format!(
@@ -433,6 +511,7 @@ impl Settings {
                 split: Split::File,
                 pages_per_document: None,
                 fields: Vec::new(),
+                dublin_core: DublinCore::default(),
             };
             let class = validate_class(general, &raw.ocr.languages, Path::new("(built-in)"))?;
             classes.insert(class.name.clone(), class);
@@ -459,6 +538,7 @@ impl Settings {
             keying: raw.keying,
             acceptance: raw.acceptance.validated().map_err(&cfg_err)?,
             watch,
+            delivery,
             database_url,
             workers,
             organization: raw.organization.unwrap_or_else(|| "Folio".into()),
@@ -556,6 +636,7 @@ fn validate_class(
         pages_per_document,
         fields,
         field_names: raw.fields.iter().map(|f| f.name.clone()).collect(),
+        dublin_core: raw.dublin_core,
     })
 }
 

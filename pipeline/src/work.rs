@@ -7,6 +7,8 @@
 //! (`on_pool`): stages never see the store, the store never waits on a
 //! stage.
 
+use crate::batch::BatchState;
+use crate::delivery;
 use crate::document;
 use crate::error::FolioError;
 use crate::objects::Objects;
@@ -318,12 +320,14 @@ async fn finish(ctx: &Arc<Ctx>, claim: DocClaim) -> Result<bool, FolioError> {
         return Ok(false);
     }
     let work = ctx.store.document_work(&claim.document_id).await?;
+    let batch_id = work.batch.id.clone();
     let class = ctx.settings.class(Some(&work.class))?.clone();
     let candidates = ctx
         .store
         .rescan_candidates(&work.batch.id, &work.id, ctx.settings.rescan.window)
         .await?;
     let intake = ctx.store.watched_batch(&work.batch.id).await?;
+    let history = ctx.store.document_history(&work.id).await?;
     let settings = ctx.settings.clone();
     let objects = ctx.objects.clone();
     let attempt = claim.token[claim.token.len().saturating_sub(12)..].to_string();
@@ -333,6 +337,7 @@ async fn finish(ctx: &Arc<Ctx>, claim: DocClaim) -> Result<bool, FolioError> {
             &class,
             &candidates,
             intake.as_ref(),
+            &history,
             &settings,
             &objects,
             &attempt,
@@ -348,6 +353,15 @@ async fn finish(ctx: &Arc<Ctx>, claim: DocClaim) -> Result<bool, FolioError> {
             "{}: the lease passed to another worker before the commit; its outcome stands",
             claim.document_id
         );
+    } else if let Some(batch) = ctx.store.batch(&batch_id).await?
+        && batch.state == BatchState::Packaged
+    {
+        // This document closed its batch: deliver the batch index. A
+        // failure here loses nothing (`folio export` and the next
+        // `folio run` write it again); say so.
+        if let Err(e) = delivery::write(&ctx.store, &batch).await {
+            tracing::warn!("batch {}: delivery index not written: {e}", batch.name);
+        }
     }
     Ok(accepted)
 }

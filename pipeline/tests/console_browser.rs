@@ -205,8 +205,8 @@ async fn an_operator_inspects_a_sample_with_the_keyboard_and_the_record_appears(
     .unwrap();
     let n = plan["items"].as_array().unwrap().len();
     assert_eq!((plan["code_letter"].as_str(), n), (Some("A"), 2), "{plan}");
-    let record = env.out().join(format!("acceptance-{id}.json"));
-    assert!(!record.exists());
+    let record = || delivered_record(&env.out(), &id);
+    assert!(!record().exists());
 
     let server = Server::start(env.folio(&["serve", "--listen", "127.0.0.1:0"]));
     let base = server.base.clone();
@@ -269,7 +269,7 @@ async fn an_operator_inspects_a_sample_with_the_keyboard_and_the_record_appears(
     keys(&c, "p").await;
     wait_js(&c, "the verdict", verdict, |v| v == "accepted").await;
     screenshot(&c.screenshot().await.unwrap(), "console-accepted.png");
-    let written: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    let written: Value = serde_json::from_slice(&std::fs::read(record()).unwrap()).unwrap();
     assert_eq!(written["decision"], "accepted");
     assert!(
         written["items"]
@@ -298,4 +298,17 @@ async fn an_operator_inspects_a_sample_with_the_keyboard_and_the_record_appears(
     screenshot(&c.screenshot().await.unwrap(), "report-monthly.png");
     let _ = c.close().await;
     drop(server);
+}
+
+/// Where `folio accept` wrote the batch's acceptance record: its delivery
+/// folder under the output folder (`layout::delivery_dir`).
+fn delivered_record(out: &std::path::Path, id: &str) -> std::path::PathBuf {
+    let name = format!("acceptance-{id}.json");
+    std::fs::read_dir(out)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path().join(&name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| out.join("<no delivery folder holds it>").join(name))
 }

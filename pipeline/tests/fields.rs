@@ -48,10 +48,9 @@ fn stored_fields(
         for doc in summary["documents"].as_array().unwrap() {
             let id = doc["id"].as_str().unwrap();
             let path = PathBuf::from(doc["path"].as_str().unwrap());
-            let index: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(path.join("data/index.json")).unwrap(),
-            )
-            .unwrap();
+            let index: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path.join(util::INDEX)).unwrap())
+                    .unwrap();
             let original = index["pages"][0]["original_name"]
                 .as_str()
                 .unwrap()
@@ -117,7 +116,7 @@ fn accepted_values_are_true_and_the_rest_wait_for_keying() {
             "awaiting_keying" => {
                 assert!(path.starts_with(env.out().join(".awaiting-keying")));
                 assert!(!path.join("bagit.txt").exists(), "not a bag until keyed");
-                assert!(path.join("data/originals").is_dir());
+                assert!(path.join("data/objects").is_dir());
             }
             other => panic!("unexpected document state {other}"),
         }

@@ -58,7 +58,7 @@ async fn key_all(
 }
 
 fn index_of(k: &Keyed, doc: &str, wait: Duration) -> serde_json::Value {
-    let path = k.env.out().join(doc).join("data/index.json");
+    let path = util::package_of(&k.env.out(), doc).join(util::INDEX);
     let t0 = Instant::now();
     while !path.exists() {
         assert!(
@@ -257,7 +257,7 @@ fn double_keying_story(db_url: Option<&str>) {
                 );
                 std::thread::sleep(Duration::from_millis(100));
             }
-            util::bagit_validate(&k.env.out().join(doc));
+            util::bagit_validate(&util::package_of(&k.env.out(), doc));
         }
 
         // Every lease, keying and decision is an event with its actor.

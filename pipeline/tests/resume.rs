@@ -364,7 +364,7 @@ fn check_finished(site: &Site, input: &Path, pages: usize, ctx: &str) {
     for bag in &bags {
         let name = bag.file_name().unwrap();
         assert!(
-            doc_paths.contains(&canon_out.join(name)),
+            doc_paths.contains(&canon_out.join(bag.strip_prefix(&out).unwrap())),
             "{} is no document's package ({doc_paths:?})\n{ctx}",
             bag.display()
         );
@@ -374,8 +374,7 @@ fn check_finished(site: &Site, input: &Path, pages: usize, ctx: &str) {
     for bag in &bags {
         bagit_validate(bag);
         let index: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(bag.join("data/index.json")).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(bag.join(util::INDEX)).unwrap()).unwrap();
         let sums = manifest(bag);
         for o in index["originals"].as_array().unwrap() {
             let name = o["original_name"].as_str().unwrap().to_string();

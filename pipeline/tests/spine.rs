@@ -71,8 +71,7 @@ fn sample_batch_becomes_valid_packages_whose_originals_match_arrival_fingerprint
     for bag in &bags {
         bagit_validate(bag);
         let index: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(bag.join("data/index.json")).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(bag.join(util::INDEX)).unwrap()).unwrap();
         let sums = manifest(bag);
         for original in index["originals"].as_array().unwrap() {
             let name = original["original_name"].as_str().unwrap();
@@ -101,7 +100,7 @@ fn sample_batch_becomes_valid_packages_whose_originals_match_arrival_fingerprint
     let texts: Vec<String> = bags
         .iter()
         .flat_map(|b| {
-            walkdir::WalkDir::new(b.join("data/text"))
+            walkdir::WalkDir::new(b.join("data/objects/text"))
                 .into_iter()
                 .filter_map(Result::ok)
         })
@@ -347,8 +346,14 @@ fn split_rules_make_documents_by_page_count_or_batch() {
     let bag = packages(&env2.out()).pop().unwrap();
     bagit_validate(&bag);
     assert_eq!(
-        std::fs::read_dir(bag.join("data/originals"))
+        std::fs::read_dir(bag.join("data/objects"))
             .unwrap()
+            .filter(|e| e
+                .as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "tif"))
             .count(),
         3
     );
@@ -453,8 +458,7 @@ fn scanned_pdfs_are_read_as_displayed_and_kept_byte_for_byte() {
     for bag in &bags {
         bagit_validate(bag);
         let index: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(bag.join("data/index.json")).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(bag.join(util::INDEX)).unwrap()).unwrap();
         for original in index["originals"].as_array().unwrap() {
             let name = original["original_name"].as_str().unwrap();
             let kept = bag.join(original["path"].as_str().unwrap());

@@ -577,7 +577,7 @@ async fn two_keyers_and_an_arbiter_finish_a_document_with_the_keyboard_only() {
     let keying_done = started.elapsed();
 
     // The package appears by itself, with the values and their provenance.
-    let index_path = out.join(doc_id).join("data/index.json");
+    let index_path = util::package_of(&out, doc_id).join(util::INDEX);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !index_path.is_file() {
         assert!(
@@ -588,7 +588,7 @@ async fn two_keyers_and_an_arbiter_finish_a_document_with_the_keyboard_only() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let packaged = started.elapsed();
-    bagit_validate(&out.join(doc_id));
+    bagit_validate(&util::package_of(&out, doc_id));
     let index: Value =
         serde_json::from_str(&std::fs::read_to_string(&index_path).unwrap()).unwrap();
     let conflicts = [KEYER2_TYPES_WRONG.0, KEYER2_SAYS_ILLEGIBLE];

@@ -276,8 +276,7 @@ fn packaged_originals(out: &Path) -> BTreeMap<(String, String), Vec<PathBuf>> {
     let mut seen: BTreeMap<(String, String), Vec<PathBuf>> = BTreeMap::new();
     for bag in packages(out) {
         let index: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(bag.join("data/index.json")).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(bag.join(util::INDEX)).unwrap()).unwrap();
         let manifest: BTreeMap<String, String> =
             std::fs::read_to_string(bag.join("manifest-sha256.txt"))
                 .unwrap()

@@ -57,6 +57,15 @@ impl Default for OcrOptions {
     }
 }
 
+/// The Tesseract library's version, as a package's history records it
+/// (a text layer can only be judged knowing what read it).
+pub fn engine_version() -> String {
+    format!(
+        "tesseract {}",
+        tesseract_plumbing::version().to_string_lossy()
+    )
+}
+
 /// What OCR found on one page.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct OcrPage {

@@ -1342,6 +1342,33 @@ impl Store {
             }).await
     }
 
+    /// A document's whole history for its package's `logs/events.json`:
+    /// its own events, its files' arrival, its pages, fields and keying
+    /// tasks, oldest first. People who keyed appear by pseudonym only.
+    pub async fn document_history(&self, document_id: &str) -> Result<Vec<Event>, FolioError> {
+        self.fetch_map(sqlx::query(
+            "SELECT CAST(e.at AS TEXT), COALESCE('keyer:' || u.pseudonym, e.actor), e.entity, e.entity_id, \
+             e.from_state, e.to_state, e.reason FROM events e LEFT JOIN users u ON e.actor = 'user:' || u.name \
+             WHERE (e.entity = 'document' AND e.entity_id = $1) \
+             OR (e.entity = 'file' AND e.entity_id IN (SELECT file_sha256 FROM pages WHERE document_id = $1)) \
+             OR (e.entity = 'page' AND e.entity_id IN (SELECT CAST(id AS TEXT) FROM pages WHERE document_id = $1)) \
+             OR (e.entity = 'field' AND e.entity_id IN (SELECT document_id || '/' || name FROM fields WHERE document_id = $1)) \
+             OR (e.entity = 'task' AND e.entity_id IN (SELECT CAST(id AS TEXT) FROM tasks WHERE document_id = $1)) \
+             ORDER BY e.id",
+        )
+        .bind(document_id), |r| {
+                Ok(Event {
+                    at: r.try_get(0)?,
+                    actor: r.try_get(1)?,
+                    entity: r.try_get(2)?,
+                    entity_id: r.try_get(3)?,
+                    from: r.try_get(4)?,
+                    to: r.try_get(5)?,
+                    reason: r.try_get(6)?,
+                })
+            }).await
+    }
+
     /// How many times each page of a batch went from leased to done or
     /// failed: the count that proves no page was processed twice.
     pub async fn completions_per_page(

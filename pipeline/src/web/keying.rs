@@ -312,10 +312,16 @@ pub async fn page_image(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no page {seq} of {doc}")))?;
     let file = state.settings.objects_dir.join(rel);
-    let bytes = tokio::fs::read(&file)
-        .await
-        .map_err(|e| ApiError::NotFound(format!("{}: {e}", file.display())))?;
-    Ok(png_response(bytes))
+    let page = state.pages.get(&file).await.map_err(ApiError::NotFound)?;
+    // Stored as Group 4 or JPEG; browsers are sent PNG.
+    let png = tokio::task::spawn_blocking(move || {
+        folio_stages::encode::encode(&page, folio_stages::encode::DerivedFormat::Png, 0, 0)
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(ApiError::Internal)?;
+    Ok(png_response(png))
 }
 
 /// `?since=YYYY-MM-DD`

@@ -41,8 +41,11 @@ impl PageCache {
         }
         let file = path.to_path_buf();
         let page = tokio::task::spawn_blocking(move || {
-            image::open(&file)
-                .map(|i| Arc::new(i.to_luma8()))
+            // Derived pages are Group 4 TIFF, JPEG or PNG: Folio's own
+            // decoder reads all three.
+            let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            folio_stages::decode::page_at(&bytes, 0, &Default::default())
+                .map(|p| Arc::new(p.gray))
                 .map_err(|e| format!("{}: {e}", file.display()))
         })
         .await

@@ -108,19 +108,43 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (String, std::time::SystemTime)
         .collect()
 }
 
-/// Package folders (those holding bagit.txt) directly under `out`.
+/// Package folders (those holding bagit.txt) in the batch deliveries
+/// under `out` (`<out>/<batch>-<id>/<document>/`).
 pub fn packages(out: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(out)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.join("bagit.txt").is_file())
-                .collect()
+    let dirs = |d: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(d)
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut v: Vec<PathBuf> = dirs(out)
+        .iter()
+        .filter(|d| {
+            !d.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         })
-        .unwrap_or_default();
+        .flat_map(|d| dirs(d))
+        .filter(|p| p.join("bagit.txt").is_file())
+        .collect();
     v.sort();
     v
 }
+
+/// The package of document `doc` under `out`, wherever its batch
+/// delivery is.
+pub fn package_of(out: &Path, doc: &str) -> PathBuf {
+    packages(out)
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n == doc))
+        .unwrap_or_else(|| out.join("(no package)").join(doc))
+}
+
+/// A package's index record.
+pub const INDEX: &str = "data/metadata/index.json";
 
 /// Validates a bag with the Library of Congress reference validator.
 pub fn bagit_validate(bag: &Path) {
