@@ -10,7 +10,7 @@ use crate::run::{self, RunOptions, RunSummary};
 use crate::settings::{Settings, WatchFolder};
 use crate::store::{Actor, Store};
 use crate::work::{self, Scope};
-use crate::{eval, inspect, qc, report, status, verify, watch, web};
+use crate::{acceptance, eval, inspect, monthly, qc, report, status, verify, watch, web};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -201,6 +201,67 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Acceptance inspection of a delivered batch (ISO 2859-1 sample,
+    /// DA/T 31 verdict).
+    Accept {
+        #[command(subcommand)]
+        command: AcceptCommand,
+    },
+}
+
+/// `folio accept …`
+#[derive(Debug, Subcommand)]
+pub enum AcceptCommand {
+    /// Draw (first time) or show the seeded sample of a batch's pages.
+    Plan {
+        /// A batch id, name or source folder.
+        batch: String,
+        /// The draw's seed; the same seed always gives the same plan
+        /// (default: the batch's newest plan, else a fresh seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// AQL, a column of ISO 2859-1 Table 2-A (default: folio.toml
+        /// `[acceptance] aql`).
+        #[arg(long)]
+        aql: Option<f64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record the inspector's result for one sampled page.
+    Inspect {
+        /// A batch id, name or source folder.
+        batch: String,
+        /// The plan's seed (default: the batch's newest plan).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The sampled page's document id.
+        #[arg(long)]
+        document: String,
+        /// The page number within the document.
+        #[arg(long)]
+        page: i64,
+        /// The page passes.
+        #[arg(long, conflicts_with = "fail")]
+        pass: bool,
+        /// The page fails, for this reason.
+        #[arg(long, required_unless_present = "pass")]
+        fail: Option<String>,
+        /// Print the record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The verdict on the recorded results; writes the acceptance record
+    /// into the batch's delivery folder once decided (exit 4 unless
+    /// accepted).
+    Verdict {
+        /// A batch id, name or source folder.
+        batch: String,
+        /// The plan's seed (default: the batch's newest plan).
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `folio user …`
@@ -209,7 +270,7 @@ pub enum UserCommand {
     /// Add a user; the password is read from standard input.
     Add {
         name: String,
-        /// keyer, arbiter, supervisor or admin.
+        /// keyer, arbiter, supervisor, admin or operator.
         #[arg(long)]
         role: String,
         /// Read the password from standard input (the only way: never
@@ -244,6 +305,16 @@ pub enum ReportCommand {
         target: f64,
         #[arg(long)]
         json: bool,
+    },
+    /// The monthly service report: DIR/report.html (charts as SVG),
+    /// DIR/report.pdf and DIR/report.json.
+    Monthly {
+        /// The month, as YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// Folder the three files go to.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -410,6 +481,15 @@ async fn dispatch(command: Command, mut settings: Settings) -> Result<ExitCode, 
             store.close().await;
             code
         }
+        Command::Report {
+            command: ReportCommand::Monthly { month, out },
+        } => {
+            monthly::month_bounds(&month)?;
+            let store = Store::open(&settings.database_url).await?;
+            let code = monthly::run(&store, &month, &out, settings.acceptance.pass_rate).await;
+            store.close().await;
+            code
+        }
         Command::Watch {
             dir,
             out,
@@ -478,6 +558,12 @@ async fn dispatch(command: Command, mut settings: Settings) -> Result<ExitCode, 
             }
             Ok(ExitCode::Ok)
         }
+        Command::Accept { command } => {
+            let store = Store::open(&settings.database_url).await?;
+            let code = accept_command(&store, &settings, command).await;
+            store.close().await;
+            code
+        }
         Command::Verify {
             paths,
             no_store,
@@ -500,6 +586,51 @@ async fn dispatch(command: Command, mut settings: Settings) -> Result<ExitCode, 
             let code = qc::run(&store, &batch, json).await;
             store.close().await;
             code
+        }
+    }
+}
+
+async fn accept_command(
+    store: &Store,
+    settings: &Settings,
+    command: AcceptCommand,
+) -> Result<ExitCode, FolioError> {
+    match command {
+        AcceptCommand::Plan {
+            batch,
+            seed,
+            aql,
+            json,
+        } => acceptance::run_plan(store, settings, &batch, seed, aql, json).await,
+        AcceptCommand::Inspect {
+            batch,
+            seed,
+            document,
+            page,
+            pass,
+            fail,
+            json,
+        } => {
+            let b = acceptance::find(store, &batch).await?;
+            let reason = fail.unwrap_or_default();
+            let record = acceptance::inspect(
+                store,
+                settings,
+                &b,
+                seed,
+                &document,
+                page,
+                pass,
+                &reason,
+                &Actor::user(),
+            )
+            .await?;
+            let written = record.verdict.accepted.map(|_| acceptance::record_path(&b));
+            acceptance::print_record(&record, written.as_deref(), json)?;
+            Ok(ExitCode::Ok)
+        }
+        AcceptCommand::Verdict { batch, seed, json } => {
+            acceptance::run_verdict(store, settings, &batch, seed, json).await
         }
     }
 }

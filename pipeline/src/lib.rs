@@ -6,7 +6,9 @@
 //! `document` (a document's package) → `export` (layout on disk) and
 //! `store`. The `folio` binary is a thin shell over `cli::execute`.
 
+pub mod acceptance;
 pub mod batch;
+pub mod chart;
 pub mod cli;
 pub mod delivery;
 pub mod document;
@@ -17,6 +19,7 @@ pub mod ingest;
 pub mod inspect;
 pub mod layout;
 pub mod metadata;
+pub mod monthly;
 pub mod objects;
 pub mod omp;
 pub mod plan;

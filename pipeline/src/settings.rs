@@ -43,6 +43,7 @@ pub struct RawConfig {
     pub web: WebOptions,
     pub keying: KeyingOptions,
     pub watch: WatchOptions,
+    pub acceptance: AcceptanceOptions,
     pub delivery: DeliveryOptions,
 }
 
@@ -164,6 +165,41 @@ impl Default for KeyingOptions {
             lease_seconds: 120.0,
             qa_share: 0.02,
         }
+    }
+}
+
+/// `[acceptance]`: how an archive's inspector samples and judges a
+/// delivery (ISO 2859-1 level II single sampling; DA/T 31 pass rate).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AcceptanceOptions {
+    /// AQL when `folio accept plan` is not given `--aql` (a column of
+    /// ISO 2859-1 Table 2-A: 0.010 … 1000).
+    pub aql: f64,
+    /// Share of sampled pages that must pass (DA/T 31: 0.95).
+    pub pass_rate: f64,
+}
+
+impl Default for AcceptanceOptions {
+    fn default() -> Self {
+        AcceptanceOptions {
+            aql: 1.0,
+            pass_rate: 0.95,
+        }
+    }
+}
+
+impl AcceptanceOptions {
+    fn validated(self) -> Result<Self, String> {
+        folio_stages::sampling::aql_index(self.aql)
+            .map_err(|e| format!("[acceptance] aql: {e}"))?;
+        if !(self.pass_rate > 0.0 && self.pass_rate <= 1.0) {
+            return Err(format!(
+                "[acceptance] pass_rate must be within (0, 1], got {}",
+                self.pass_rate
+            ));
+        }
+        Ok(self)
     }
 }
 
@@ -304,6 +340,7 @@ pub struct Settings {
     pub web: WebOptions,
     pub keying: KeyingOptions,
     pub watch: WatchOptions,
+    pub acceptance: AcceptanceOptions,
     pub delivery: DeliveryOptions,
     pub classes: BTreeMap<String, DocClass>,
     pub default_class: String,
@@ -510,6 +547,7 @@ impl Settings {
             work,
             web: raw.web,
             keying: raw.keying,
+            acceptance: raw.acceptance.validated().map_err(&cfg_err)?,
             watch,
             delivery,
             database_url,

@@ -25,6 +25,9 @@ pub enum Role {
     Supervisor,
     /// Everything a supervisor may, and user management.
     Admin,
+    /// Runs the scanners and the console: batches, flags, acceptance
+    /// inspection. Keys nothing and arbitrates nothing.
+    Operator,
 }
 
 impl Role {
@@ -35,6 +38,7 @@ impl Role {
             Role::Arbiter => "arbiter",
             Role::Supervisor => "supervisor",
             Role::Admin => "admin",
+            Role::Operator => "operator",
         }
     }
 
@@ -45,7 +49,12 @@ impl Role {
 
     /// True for roles that are handed arbitration tasks.
     pub fn arbitrates(self) -> bool {
-        !matches!(self, Role::Keyer)
+        matches!(self, Role::Arbiter | Role::Supervisor | Role::Admin)
+    }
+
+    /// True for roles that work the console (batches, flags, acceptance).
+    pub fn operates(self) -> bool {
+        matches!(self, Role::Operator | Role::Supervisor | Role::Admin)
     }
 }
 
@@ -57,8 +66,9 @@ impl std::str::FromStr for Role {
             "arbiter" => Ok(Role::Arbiter),
             "supervisor" => Ok(Role::Supervisor),
             "admin" => Ok(Role::Admin),
+            "operator" => Ok(Role::Operator),
             other => Err(format!(
-                "unknown role {other:?} (keyer, arbiter, supervisor or admin)"
+                "unknown role {other:?} (keyer, arbiter, supervisor, admin or operator)"
             )),
         }
     }
@@ -436,7 +446,10 @@ impl Store {
         .map(|r| r.try_get(0))
         .transpose()
         .map_err(|e| self.err(e))?;
-        let kinds: &[&str] = if user.role.arbitrates() {
+        let kinds: &[&str] = if user.role == Role::Operator {
+            // Operators run the console; they key nothing.
+            &[]
+        } else if user.role.arbitrates() {
             &["arbitrate", "key"]
         } else {
             &["key"]
@@ -896,6 +909,16 @@ impl Store {
         &self,
         since: Option<&str>,
     ) -> Result<Vec<KeyerFigures>, FolioError> {
+        self.keyer_figures_between(since, None).await
+    }
+
+    /// Per-person figures for work done in `[since, until)` (the monthly
+    /// report's period).
+    pub async fn keyer_figures_between(
+        &self,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<Vec<KeyerFigures>, FolioError> {
         let rows = self
             .fetch_map(
                 sqlx::query(self.sql(
@@ -906,10 +929,11 @@ impl Store {
                          OR COALESCE(t.value, '') <> COALESCE(f.final_value, '')) THEN 1 ELSE 0 END) AS BIGINT) \
                      FROM tasks t JOIN users u ON u.name = t.keyer \
                      JOIN fields f ON f.document_id = t.document_id AND f.name = t.field \
-                     WHERE t.state = 'done' AND t.done_at >= {ts:$1} \
+                     WHERE t.state = 'done' AND t.done_at >= {ts:$1} AND t.done_at < {ts:$2} \
                      GROUP BY u.name, u.pseudonym, u.role, t.kind ORDER BY u.name",
                 ))
-                .bind(since.unwrap_or("1970-01-01")),
+                .bind(since.unwrap_or("1970-01-01"))
+                .bind(until.unwrap_or("9999-12-31")),
                 |r| {
                     Ok((
                         r.try_get::<String, _>(0)?,

@@ -11,8 +11,10 @@
 //! took it over. A document is finished once: the transaction that commits
 //! its last page also hands its lease to that worker.
 
+pub mod acceptance;
 pub mod intake;
 mod keying;
+pub mod monthly;
 mod postgres;
 mod records;
 mod sqlite;

@@ -137,6 +137,8 @@ pub struct Login {
 pub fn home(role: Role) -> &'static str {
     if role.supervises() {
         "/supervisor"
+    } else if role == Role::Operator {
+        "/console"
     } else {
         "/station"
     }

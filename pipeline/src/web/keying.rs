@@ -296,7 +296,7 @@ fn png_response(png: Vec<u8>) -> Response {
     r
 }
 
-/// `GET /api/v1/documents/{doc}/pages/{seq}/image` (supervisor): a whole
+/// `GET /api/v1/documents/{doc}/pages/{seq}/image` (supervisor, operator): a whole
 /// deskewed page, for audits. Keyers get 403.
 pub async fn page_image(
     State(state): State<AppState>,
@@ -304,7 +304,8 @@ pub async fn page_image(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let s = Session::from_headers(&state, &headers).await?;
-    s.require_supervisor()?;
+    // Supervisors audit; operators inspect pages in the console.
+    s.require_operator()?;
     let rel = state
         .store
         .derived_path(&doc, seq)

@@ -7,6 +7,7 @@
 //! packages the document with the workers' code (`work::finish_claimed`).
 
 pub mod auth;
+pub mod console;
 pub mod keying;
 mod page_cache;
 mod pages;
@@ -133,6 +134,14 @@ pub fn router(state: AppState) -> Router {
             get(keying::page_image),
         )
         .route("/api/v1/stats/keyers", get(keying::stats))
+        .route("/console", get(console::batches))
+        .route(
+            "/console/batches/{batch}/acceptance",
+            get(console::acceptance_page),
+        )
+        .route("/reports/monthly", get(console::monthly_page))
+        .route("/api/v1/acceptance/{batch}", get(console::record))
+        .route("/api/v1/acceptance/{batch}/inspect", post(console::inspect))
         .with_state(state)
 }
 
