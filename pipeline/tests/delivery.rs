@@ -171,6 +171,9 @@ fn english_batch_delivery_verifies_and_its_pdf_is_searchable() {
     assert!(said.contains("2 package(s), 1 deliver"), "{said}");
 }
 
+/// A way to damage a copy of a package.
+type Damage = Box<dyn Fn(&Path)>;
+
 #[test]
 fn verify_names_every_tampered_file() {
     let env = Env::new();
@@ -185,7 +188,7 @@ fn verify_names_every_tampered_file() {
     let index = index_of(&bag);
     let master = index["originals"][0]["path"].as_str().unwrap().to_string();
     let text = index["pages"][0]["text"].as_str().unwrap().to_string();
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>, String)> = vec![
+    let cases: Vec<(&str, Damage, String)> = vec![
         (
             "one byte of a master",
             Box::new({

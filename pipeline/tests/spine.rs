@@ -59,6 +59,19 @@ fn sample_batch_becomes_valid_packages_whose_originals_match_arrival_fingerprint
         "one package per file (class general, split = file)"
     );
     assert_eq!(summary["batch"]["state"], "packaged");
+    // The whole delivery verifies, against the store too.
+    let delivery = summary["delivery"].as_str().expect("a batch delivery");
+    let verified = env.folio(&["verify", delivery]).output().unwrap();
+    assert!(
+        verified.status.success(),
+        "folio verify: {}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&verified.stderr)
+            .contains(&format!("{n_files} package(s), 1 deliver"))
+    );
 
     let batch_id = summary["batch"]["id"].as_str().unwrap();
     let arrived: HashMap<String, String> = store_files(&env, batch_id)
