@@ -119,8 +119,8 @@ run_folio() {
   python3 - "$dir" <<'PY'
 import glob, json, os, shutil, sys
 d = sys.argv[1]
-for idx in glob.glob(f"{d}/out/**/data/index.json", recursive=True, include_hidden=True):
-    root = os.path.dirname(os.path.dirname(idx))
+for idx in glob.glob(f"{d}/out/**/data/metadata/index.json", recursive=True, include_hidden=True):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(idx)))
     for p in json.load(open(idx))["pages"]:
         shutil.copy(os.path.join(root, p["text"]), f"{d}/folio/{p['original_name']}.txt")
 PY

@@ -17,19 +17,21 @@ use util::{Env, root};
 
 const MONTH: &str = "2025-03";
 
-fn pool(url: &str) -> sqlx::AnyPool {
+/// A one-connection pool, made inside the runtime that uses it (a pool
+/// outlives no runtime: its connection task dies with the one it was
+/// made in).
+async fn pool(url: &str) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
-    block(
-        sqlx::any::AnyPoolOptions::new()
-            .max_connections(1)
-            .connect(url),
-    )
-    .unwrap()
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap()
 }
 
 fn exec(url: &str, sql: &str) {
-    let p = pool(url);
     block(async {
+        let p = pool(url).await;
         for stmt in sql.split(';').filter(|s| !s.trim().is_empty()) {
             sqlx::query(sqlx::AssertSqlSafe(stmt.to_string()))
                 .execute(&p)
@@ -41,8 +43,8 @@ fn exec(url: &str, sql: &str) {
 }
 
 fn count(url: &str, sql: &str) -> i64 {
-    let p = pool(url);
     block(async {
+        let p = pool(url).await;
         let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
             .fetch_one(&p)
             .await
