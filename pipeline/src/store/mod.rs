@@ -1330,17 +1330,7 @@ impl Store {
              WHERE entity = $1 AND entity_id = $2 ORDER BY id",
         )
         .bind(entity)
-        .bind(entity_id), |r| {
-                Ok(Event {
-                    at: r.try_get(0)?,
-                    actor: r.try_get(1)?,
-                    entity: r.try_get(2)?,
-                    entity_id: r.try_get(3)?,
-                    from: r.try_get(4)?,
-                    to: r.try_get(5)?,
-                    reason: r.try_get(6)?,
-                })
-            }).await
+        .bind(entity_id), event_row).await
     }
 
     /// A document's whole history for its package's `logs/events.json`:
@@ -1357,17 +1347,7 @@ impl Store {
              OR (e.entity = 'task' AND e.entity_id IN (SELECT CAST(id AS TEXT) FROM tasks WHERE document_id = $1)) \
              ORDER BY e.id",
         )
-        .bind(document_id), |r| {
-                Ok(Event {
-                    at: r.try_get(0)?,
-                    actor: r.try_get(1)?,
-                    entity: r.try_get(2)?,
-                    entity_id: r.try_get(3)?,
-                    from: r.try_get(4)?,
-                    to: r.try_get(5)?,
-                    reason: r.try_get(6)?,
-                })
-            }).await
+        .bind(document_id), event_row).await
     }
 
     /// How many times each page of a batch went from leased to done or
@@ -1537,6 +1517,20 @@ fn bind_page_result<'q>(
 
 fn json_or_null(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
+}
+
+/// An event from `at, actor, entity, entity_id, from_state, to_state,
+/// reason` (in that order).
+fn event_row(r: &AnyRow) -> Result<Event, sqlx::Error> {
+    Ok(Event {
+        at: r.try_get(0)?,
+        actor: r.try_get(1)?,
+        entity: r.try_get(2)?,
+        entity_id: r.try_get(3)?,
+        from: r.try_get(4)?,
+        to: r.try_get(5)?,
+        reason: r.try_get(6)?,
+    })
 }
 
 fn batch_row(r: &AnyRow) -> Result<BatchRow, sqlx::Error> {
