@@ -117,7 +117,11 @@ async fn browser(port: u16) -> Client {
         json!({
             "binary": CHROMIUM,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1280,900"],
+                     "--disable-dev-shm-usage", "--window-size=1280,900",
+                     // DevTools over a pipe, not a local port: in a bare
+                     // Debian root chromedriver cannot reach the port
+                     // ("unable to connect to renderer").
+                     "--remote-debugging-pipe"],
         }),
     );
     // A renderer that does not come up in time is a start-up failure of
