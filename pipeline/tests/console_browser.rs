@@ -10,10 +10,10 @@
 
 mod util;
 
+use fantoccini::Client;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
-use fantoccini::{Client, ClientBuilder};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,8 +21,7 @@ use std::time::{Duration, Instant};
 use util::station::Server;
 use util::{Env, root};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+use util::browser::{CHROMEDRIVER, CHROMIUM, session as browser};
 const PASSWORD: &str = "correct horse battery staple";
 
 /// chromedriver and its browsers (one process group), killed when dropped.
@@ -58,38 +57,6 @@ fn chromedriver() -> (Guard, u16) {
         std::thread::sleep(Duration::from_millis(50));
     }
     (Guard(child), port)
-}
-
-async fn browser(port: u16) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1280,900",
-                     // DevTools over a pipe, not a local port: in a bare
-                     // Debian root chromedriver cannot reach the port
-                     // ("unable to connect to renderer").
-                     "--remote-debugging-pipe"],
-        }),
-    );
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(c) => return c,
-            Err(e) if attempt < 3 => {
-                eprintln!("Chromium session, attempt {attempt}: {e}; trying again");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            Err(e) => panic!("a Chromium session: {e:?}"),
-        }
-    }
 }
 
 /// Presses keys one after another into whatever has focus.

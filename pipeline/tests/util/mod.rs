@@ -2,6 +2,7 @@
 //! a temporary data folder, reach the shared data, hash files.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod harness;
 pub mod pg;
 pub mod station;
