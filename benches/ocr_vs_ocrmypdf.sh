@@ -164,13 +164,29 @@ cer() {
   python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(f\"{j['cer']:.4f} {j['mean']:.4f}\")" "$dir/cer-$2.json"
 }
 
-# overhead SET WALL: 1 - sum(ocr_ms) / (wall x workers)
+# overhead SET WALL: 1 - sum(ocr_ms) / (wall x workers); also writes
+# $work/SET/steps.txt: where the rest went, per step of the page
+# (thread-seconds, from each page's image report) and outside the pages.
 overhead() {
-  python3 - "$work/$1/data/folio.db" "$2" "$workers" <<'PY'
-import sqlite3, sys
-db, wall, workers = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
-ocr, image = sqlite3.connect(db).execute("SELECT SUM(ocr_ms), SUM(image_ms) FROM pages").fetchone()
-print(f"{1 - ocr / 1000 / (wall * workers):.3f} {image / 1000:.1f} {ocr / 1000:.1f}")
+  python3 - "$work/$1/data/folio.db" "$2" "$workers" "$work/$1/steps.txt" <<'PY'
+import json, sqlite3, sys
+db, wall, workers, out = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rows = sqlite3.connect(db).execute("SELECT ocr_ms, image_ms, report FROM pages").fetchall()
+ocr = sum(r[0] or 0 for r in rows) / 1000
+image = sum(r[1] or 0 for r in rows) / 1000
+steps, osd = {}, 0
+for _, _, rep in rows:
+    s = (json.loads(rep) if rep else {}).get("steps", {})
+    osd += bool(s.get("osd"))
+    for k, v in s.items():
+        if k.endswith("_ms"):
+            steps[k[:-3]] = steps.get(k[:-3], 0) + v / 1000
+total = wall * workers
+page = sum(steps.values())
+with open(out, "w") as f:
+    f.write(f"thread-seconds {total:.1f} = recognition {ocr:.1f} + page steps {page:.1f} + the rest {total - ocr - page:.1f} (ingest, engine start, store, documents, idle)\n")
+    f.write("page steps: " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()) + f"; OSD asked on {osd} of {len(rows)} pages\n")
+print(f"{1 - ocr / total:.3f} {image:.1f} {ocr:.1f}")
 PY
 }
 
@@ -202,6 +218,7 @@ for s in "${sets[@]}"; do
     row="$row | $(pct "$fc") ($(pct "$fm")) | $(pct "$oc") ($(pct "$om")) | $(pct "$tc") ($(pct "$tm")) | $(pct "$oh") |"
     echo "$row" >&2
     echo "  folio wall ${f}s: image stage ${img_s}s, recognition ${ocr_s}s (thread-seconds)" >&2
+    sed 's/^/  /' "$work/$s/steps.txt" >&2
     rows+=("$row")
   done
   # Per page CER, for the record (last run).

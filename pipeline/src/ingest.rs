@@ -217,9 +217,11 @@ fn check_file(path: &Path, settings: &Settings) -> Check {
     let result = decode::pages(&bytes, &settings.decode).and_then(|mut it| {
         it.try_for_each(|p| {
             p.map(|page| {
-                pages += 1;
                 let (w, h) = page.gray.dimensions();
                 pixels += w as u64 * h as u64;
+                // `folio run`: its workers take the page as decoded here.
+                crate::process::offer_decoded(&sha256, pages, page);
+                pages += 1;
             })
         })
     });

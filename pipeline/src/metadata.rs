@@ -132,7 +132,7 @@ pub fn events_json(
         {"stage": "ingest", "version": version, "settings": {"decode": settings.decode}},
         {"stage": "image", "version": version, "settings": settings.image},
         {"stage": "ocr", "version": folio_stages::recognize::engine_version(),
-         "settings": {"languages": class.languages, "segmentation": settings.ocr.segmentation,
+         "settings": {"languages": class.languages, "segmentation": class.segmentation.unwrap_or(settings.ocr.segmentation),
                       "variables": settings.ocr.variables}},
         {"stage": "extract", "version": version,
          "settings": {"class": class.name, "confidence_threshold": class.confidence_threshold,

@@ -1,5 +1,6 @@
-//! Processing one claimed page: read its original from the object store
-//! (proved by SHA-256), decode just that page, run the image stage and
+//! Processing one claimed page: take the page as ingest decoded it in
+//! this process, or read its original from the object store (proved by
+//! SHA-256) and decode just that page; run the image stage and
 //! OCR, write the derived page image into the object store, and return
 //! the results as the store keeps them. Synchronous and CPU-bound: it runs
 //! on the worker's rayon threads, each keeping its own engines.
@@ -12,10 +13,11 @@ use folio_stages::decode;
 use folio_stages::encode;
 use folio_stages::orient::{self, OsdEngine};
 use folio_stages::page::PageImage;
-use folio_stages::prepare::{self, ImageOptions};
-use folio_stages::recognize::{OcrOptions, Recognizer, TesseractEngine};
+use folio_stages::prepare::{self, ImageOptions, ImageReport, StepTimes};
+use folio_stages::recognize::{OcrOptions, OcrPage, Recognizer, TesseractEngine};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -25,8 +27,50 @@ use std::time::Instant;
 static ORIGINALS: Mutex<VecDeque<(String, Arc<Vec<u8>>)>> = Mutex::new(VecDeque::new());
 const ORIGINALS_BYTES: usize = 256 << 20;
 
+/// Pages decoded at ingest, handed to this process's workers (`folio
+/// run` ingests and works in one process), so a page is decoded once, not
+/// once to check it and again to work it. Keyed by the file's SHA-256 and
+/// the page's index: content-addressed, so an entry is right for whoever
+/// takes it. Filled only up to `DECODED_BYTES` (the first pages, which
+/// are claimed first); each page is taken out when worked. A page not
+/// found here is read and decoded from the object store as before.
+static DECODED: Mutex<Vec<(String, usize, PageImage)>> = Mutex::new(Vec::new());
+static KEEP_DECODED: AtomicBool = AtomicBool::new(false);
+const DECODED_BYTES: usize = 384 << 20;
+
+/// Lets ingest keep the pages it decodes for this process's workers
+/// (`folio run`; a plain `folio ingest` has no worker to take them).
+pub fn keep_decoded_pages(on: bool) {
+    KEEP_DECODED.store(on, Ordering::Relaxed);
+}
+
+/// Offers page `index` of the file `sha256`, as ingest decoded it, to
+/// this process's workers; kept while there is room.
+pub fn offer_decoded(sha256: &str, index: usize, page: PageImage) {
+    if !KEEP_DECODED.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Ok(mut kept) = DECODED.lock() {
+        let held: usize = kept.iter().map(|(_, _, p)| p.gray.len()).sum();
+        if held + page.gray.len() <= DECODED_BYTES
+            && !kept.iter().any(|(s, i, _)| s == sha256 && *i == index)
+        {
+            kept.push((sha256.to_string(), index, page));
+        }
+    }
+}
+
+fn take_decoded(sha256: &str, index: usize) -> Option<PageImage> {
+    let mut kept = DECODED.lock().ok()?;
+    let at = kept
+        .iter()
+        .position(|(s, i, _)| s == sha256 && *i == index)?;
+    Some(kept.swap_remove(at).2)
+}
+
 thread_local! {
-    /// This thread's engines, by OCR languages (classes may differ).
+    /// This thread's engines, by OCR languages and page segmentation
+    /// (classes may differ).
     static ENGINES: RefCell<HashMap<String, Engines>> = RefCell::new(HashMap::new());
 }
 
@@ -43,12 +87,26 @@ pub fn ocr_options(settings: &Settings, languages: &str) -> OcrOptions {
     }
 }
 
+/// The OCR settings for a page of `class`: its languages and, where the
+/// class file sets one, its own page segmentation.
+fn class_ocr_options(settings: &Settings, class: &str, languages: &str) -> OcrOptions {
+    let mut opts = ocr_options(settings, languages);
+    if let Some(s) = settings.classes.get(class).and_then(|c| c.segmentation) {
+        opts.segmentation = s;
+    }
+    opts
+}
+
 /// The image-stage settings for a class's languages: the ink test that
-/// spares OSD holds for Latin script only, so other scripts always ask OSD.
+/// spares OSD holds for Latin script only, the layout test for
+/// left-to-right scripts only; other pages always ask OSD.
 pub fn image_options(settings: &Settings, languages: &str) -> ImageOptions {
     let mut opts = settings.image.clone();
     if !orient::latin_script(languages) {
         opts.orient.ink_upright_ratio = 0.0;
+    }
+    if !orient::left_to_right(languages) {
+        opts.orient.layout_upright_ratio = 0.0;
     }
     opts
 }
@@ -91,27 +149,59 @@ fn run_stages(
     objects: &Objects,
     languages: &str,
 ) -> PageResult {
-    let bytes = match original(objects, &claim.file_sha256) {
-        Ok(b) => b,
-        Err(e) => return failed("read", e),
-    };
     let index = (claim.file_page.max(1) - 1) as usize;
-    let image = match decode::page_at(&bytes, index, &settings.decode) {
-        Ok(p) => p,
-        Err(e) => return failed("decode", e.to_string()),
+    let (image, read_ms, decode_ms) = match take_decoded(&claim.file_sha256, index) {
+        Some(image) => (image, 0.0, 0.0),
+        None => {
+            let started = Instant::now();
+            let bytes = match original(objects, &claim.file_sha256) {
+                Ok(b) => b,
+                Err(e) => return failed("read", e),
+            };
+            let read_ms = ms_since(started);
+            let started = Instant::now();
+            let image = match decode::page_at(&bytes, index, &settings.decode) {
+                Ok(p) => p,
+                Err(e) => return failed("decode", e.to_string()),
+            };
+            (image, read_ms, ms_since(started))
+        }
     };
-    drop(bytes);
     ENGINES.with(|cell| {
         let mut map = cell.borrow_mut();
-        let engines = map.entry(languages.to_string()).or_insert_with(|| {
-            let opts = ocr_options(settings, languages);
-            Engines {
-                ocr: TesseractEngine::new(&opts).map_err(|e| e.to_string()),
-                osd: OsdEngine::new(opts.datapath.as_deref()).ok(),
-            }
+        let opts = class_ocr_options(settings, &claim.class, languages);
+        let key = format!("{languages}/{:?}", opts.segmentation);
+        let engines = map.entry(key).or_insert_with(|| Engines {
+            ocr: TesseractEngine::new(&opts).map_err(|e| e.to_string()),
+            osd: OsdEngine::new(opts.datapath.as_deref()).ok(),
         });
-        recognize_page(&image, claim, settings, objects, engines, languages)
+        let mut result = recognize_page(&image, claim, settings, objects, engines, languages);
+        result.steps.read_ms = read_ms;
+        result.steps.decode_ms = decode_ms;
+        result.into_result()
     })
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// A page's result with its step times still open to the caller, which
+/// adds what it timed before the image stage.
+struct Timed {
+    result: PageResult,
+    report: Option<ImageReport>,
+    steps: StepTimes,
+}
+
+impl Timed {
+    fn into_result(mut self) -> PageResult {
+        if let Some(mut report) = self.report {
+            report.steps = self.steps;
+            self.result.report = serde_json::to_string(&report).unwrap_or_default();
+        }
+        self.result
+    }
 }
 
 fn recognize_page(
@@ -121,22 +211,27 @@ fn recognize_page(
     objects: &Objects,
     engines: &mut Engines,
     languages: &str,
-) -> PageResult {
+) -> Timed {
     let prepared = prepare::prepare(
         image,
         &image_options(settings, languages),
         engines.osd.as_mut(),
     );
     let report = &prepared.report;
+    let mut steps = report.steps.clone();
     let started = Instant::now();
     let dpi = image.dpi_or_default().round() as u32;
+    // A page flagged blank is not read: the flag is all it gets (its
+    // text is empty, as Tesseract's on an empty sheet is, or noise).
     let ocr = match &mut engines.ocr {
+        Ok(_) if report.blank.blank => Ok(OcrPage::default()),
         Ok(engine) => engine
             .recognize(&prepared.image, dpi)
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.clone()),
     };
-    let ocr_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let ocr_ms = ms_since(started);
+    let started = Instant::now();
     let (width, height) = prepared.image.dimensions();
     let color = serde_json::to_value(image.color)
         .ok()
@@ -150,14 +245,16 @@ fn recognize_page(
         _ => delivery.derived_other,
     };
     let rel = Objects::derived_rel(&claim.document_id, claim.seq, format.extension());
-    let derived = encode::encode(&prepared.image, format, dpi, delivery.jpeg_quality)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| {
-            objects
-                .write(&rel, &bytes)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
+    let encoded = encode::encode(&prepared.image, format, dpi, delivery.jpeg_quality);
+    steps.encode_ms = ms_since(started);
+    let started = Instant::now();
+    let derived = encoded.map_err(|e| e.to_string()).and_then(|bytes| {
+        objects
+            .write(&rel, &bytes)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    steps.write_ms = ms_since(started);
     let mut result = PageResult {
         width: width as i64,
         height: height as i64,
@@ -188,7 +285,11 @@ fn recognize_page(
     {
         result.failure = Some(format!("derive: {e}"));
     }
-    result
+    Timed {
+        result,
+        report: Some(prepared.report),
+        steps,
+    }
 }
 
 /// An original's bytes, proved against its arrival SHA-256.

@@ -101,6 +101,8 @@ pub async fn run(
 ) -> Result<RunSummary, FolioError> {
     let started = Instant::now();
     check_engines(&settings, opts.ingest.class.as_deref())?;
+    // Ingest and work in one process: each page is decoded once.
+    crate::process::keep_decoded_pages(true);
     let pool = Arc::new(work::thread_pool(&settings)?);
     let user = Actor::user();
     let intake = ingest::ingest(store, &settings, &pool, &opts.ingest, &user).await?;

@@ -269,6 +269,10 @@ pub struct RawClass {
     pub description: String,
     /// Overrides `[ocr].languages` for this class.
     pub languages: Option<String>,
+    /// Overrides `[ocr].segmentation` for this class (`auto`,
+    /// `single_column`, `single_block`, `sparse`): a class of one-column
+    /// transcripts or of sparse labels may read better or faster so.
+    pub segmentation: Option<folio_stages::recognize::Segmentation>,
     /// Fields below this confidence (0..1) go to keying; 1 keys every field.
     #[serde(default = "default_threshold")]
     pub confidence_threshold: f32,
@@ -315,6 +319,9 @@ fn default_split() -> Split {
 pub struct DocClass {
     pub name: String,
     pub languages: String,
+    /// Page segmentation for this class's pages (`[ocr].segmentation`
+    /// unless the class file sets its own).
+    pub segmentation: Option<folio_stages::recognize::Segmentation>,
     pub confidence_threshold: f32,
     pub split: Split,
     /// Pages per document when `split = "pages"`.
@@ -518,6 +525,7 @@ impl Settings {
                 name: "general".into(),
                 description: "Any pages; no index fields.".into(),
                 languages: None,
+                segmentation: None,
                 confidence_threshold: default_threshold(),
                 split: Split::File,
                 pages_per_document: None,
@@ -642,6 +650,7 @@ fn validate_class(
         languages: raw
             .languages
             .unwrap_or_else(|| default_languages.to_string()),
+        segmentation: raw.segmentation,
         confidence_threshold: raw.confidence_threshold,
         split: raw.split,
         pages_per_document,

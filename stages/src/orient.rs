@@ -30,6 +30,14 @@ pub struct OrientOptions {
     /// only for classes whose OCR languages are all Latin-script
     /// (`latin_script`).
     pub ink_upright_ratio: f32,
+    /// A level page whose text lines start at shared left edges this many
+    /// times as often as they end at shared right edges, and whose text
+    /// sits in the upper part of the page, is upright without asking OSD:
+    /// a layout property of left-to-right writing, so it holds for Chinese
+    /// forms where the Latin ink test does not (`line_layout`). 0 = off;
+    /// the pipeline uses it for left-to-right scripts only
+    /// (`left_to_right`).
+    pub layout_upright_ratio: f32,
 }
 
 impl Default for OrientOptions {
@@ -38,6 +46,7 @@ impl Default for OrientOptions {
             min_osd_confidence: 1.0,
             sideways_margin: 0.05,
             ink_upright_ratio: 0.0,
+            layout_upright_ratio: 0.0,
         }
     }
 }
@@ -284,6 +293,224 @@ pub fn latin_script(languages: &str) -> bool {
             .all(|l| LATIN.contains(&l.trim()) || l.trim().starts_with("Latin"))
 }
 
+/// Where the text lines of a level page start and end: how many line
+/// segments start at a left edge another line shares, how many end at a
+/// right edge another line shares, and where the text's weight sits.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LineLayout {
+    /// Text lines found (bands of ink rows, after rules are taken out).
+    pub lines: usize,
+    /// Line segments (runs of words) found in them.
+    pub segments: usize,
+    /// Segments whose left end lines up with segments of two other lines.
+    pub aligned_starts: usize,
+    /// Segments whose right end lines up with segments of two other lines.
+    pub aligned_ends: usize,
+    /// The text's centre of weight, 0 = top of the page, 1 = bottom.
+    pub centre: f32,
+}
+
+/// Measures `LineLayout` on a level page. Left-to-right writing is set
+/// flush left: labels, values and paragraph lines start at shared edges
+/// and end where their words end, and a form or a letter fills the page
+/// from the top. Turned upside down, the shared edges are on the right
+/// and the weight at the bottom. Unlike the ink above and below the line
+/// cores, this does not depend on the letters, so it holds for Chinese
+/// as for Latin script. Works on a 75-dpi ink map (specks under a third
+/// of a cell fall away); form rules (ink runs longer than 0.8 inch across
+/// or 0.35 inch down) are taken out first, or every line would start and
+/// end at a box edge. `None` when fewer than 6 lines were found.
+pub fn line_layout(level: &GrayImage, dpi: f32) -> Option<LineLayout> {
+    const MIN_LINES: usize = 6;
+    let (w, h) = (level.width() as usize, level.height() as usize);
+    if w < 64 || h < 64 {
+        return None;
+    }
+    let dpi = dpi.max(50.0);
+    let f = ((dpi / 75.0).round() as usize).clamp(1, 16);
+    let map = InkMap::new(level, f, otsu(level));
+    let (mw, mh) = (map.width, map.height);
+    let min_count = (f * f).div_ceil(3).max(1) as u16;
+    let mut ink: Vec<bool> = map.counts.iter().map(|&c| c >= min_count).collect();
+    let inked = ink.iter().filter(|&&b| b).count();
+    if inked * 5 > ink.len() * 2 {
+        // Mostly ink: a dark ground or a photograph, not lines of text.
+        return None;
+    }
+    let cell_dpi = dpi / f as f32;
+    let long_across = ((cell_dpi * 0.8) as usize).max(8);
+    let long_down = ((cell_dpi * 0.35) as usize).max(4);
+    for row in ink.chunks_mut(mw) {
+        let mut x = 0;
+        while x < mw {
+            if !row[x] {
+                x += 1;
+                continue;
+            }
+            let s = x;
+            while x < mw && row[x] {
+                x += 1;
+            }
+            if x - s > long_across {
+                row[s..x].fill(false);
+            }
+        }
+    }
+    for x in 0..mw {
+        let mut y = 0;
+        while y < mh {
+            if !ink[y * mw + x] {
+                y += 1;
+                continue;
+            }
+            let s = y;
+            while y < mh && ink[y * mw + x] {
+                y += 1;
+            }
+            if y - s > long_down {
+                for yy in s..y {
+                    ink[yy * mw + x] = false;
+                }
+            }
+        }
+    }
+    // Text lines: runs of rows with ink, from about 1 mm to half an inch.
+    let min_band = ((cell_dpi * 0.04) as usize).max(2);
+    let max_band = ((cell_dpi * 0.5) as usize).max(min_band + 1);
+    let row_ink: Vec<usize> = ink
+        .chunks(mw)
+        .map(|r| r.iter().filter(|&&b| b).count())
+        .collect();
+    let mut segments: Vec<(usize, usize, usize)> = Vec::new(); // (line, x0, x1)
+    let (mut lines, mut weight, mut weighted_y) = (0usize, 0f64, 0f64);
+    let mut y = 0;
+    let mut cols = vec![false; mw];
+    while y < mh {
+        if row_ink[y] == 0 {
+            y += 1;
+            continue;
+        }
+        let y0 = y;
+        while y < mh && row_ink[y] > 0 {
+            y += 1;
+        }
+        let band = y - y0;
+        if band < min_band || band > max_band {
+            continue;
+        }
+        cols.fill(false);
+        for row in ink[y0 * mw..y * mw].chunks(mw) {
+            for (c, &b) in cols.iter_mut().zip(row) {
+                *c |= b;
+            }
+        }
+        // Runs of inked columns, gaps up to the line's height bridged
+        // (word spaces); a run narrower than the line is tall is a speck
+        // or a stray mark, not a line of words.
+        let before = segments.len();
+        let mut x = 0;
+        while x < mw {
+            if !cols[x] {
+                x += 1;
+                continue;
+            }
+            let x0 = x;
+            let mut end = x;
+            while x < mw {
+                if cols[x] {
+                    end = x;
+                    x += 1;
+                } else if x - end <= band {
+                    x += 1;
+                } else {
+                    break;
+                }
+            }
+            if end + 1 - x0 >= band {
+                segments.push((lines, x0, end + 1));
+            }
+        }
+        if segments.len() > before {
+            let ink_here: usize = row_ink[y0..y].iter().sum();
+            weight += ink_here as f64;
+            weighted_y += ink_here as f64 * (y0 + y) as f64 / 2.0;
+            lines += 1;
+        }
+    }
+    if lines < MIN_LINES {
+        return None;
+    }
+    let tol = ((cell_dpi / 75.0).round() as usize).max(1);
+    let aligned = |edges: Vec<(usize, usize)>| -> usize {
+        let mut edges = edges;
+        edges.sort_by_key(|&(x, _)| x);
+        (0..edges.len())
+            .filter(|&i| {
+                let (x, line) = edges[i];
+                let near = |j: &usize| edges[*j].0.abs_diff(x) <= tol && edges[*j].1 != line;
+                let partners = (i.saturating_sub(64)..i).filter(near).count()
+                    + (i + 1..(i + 65).min(edges.len())).filter(near).count();
+                // Two others: an edge three lines share is layout, two
+                // that meet may be chance (specks make short segments).
+                partners >= 2
+            })
+            .count()
+    };
+    let aligned_starts = aligned(segments.iter().map(|&(l, x0, _)| (x0, l)).collect());
+    let aligned_ends = aligned(segments.iter().map(|&(l, _, x1)| (mw - x1, l)).collect());
+    Some(LineLayout {
+        lines,
+        segments: segments.len(),
+        aligned_starts,
+        aligned_ends,
+        centre: (weighted_y / weight.max(1.0) / mh as f64) as f32,
+    })
+}
+
+/// Whether the layout of a level page's text lines says "upright"
+/// clearly enough to skip OSD: at least 6 segments start at shared left
+/// edges, `ratio` times as many as end at shared right edges, and the
+/// text's weight sits in the upper 45 % of the page. Measured on the
+/// shared pages (`stages/tests/orient_layout.rs`): upright Chinese forms
+/// 2.1–15 (one of 30 at 1.2), every page of the sets upside down at most
+/// 1.0 where its weight sits high, forms upside down at most 0.6. Justified text
+/// (both edges shared), full pages and right-aligned layouts go to OSD;
+/// so does a numbers table turned upside down, whose right-aligned
+/// columns would look flush left but whose weight sits low or in the
+/// middle. `ratio` 0 sends every page there.
+pub fn clearly_upright_layout(level: &GrayImage, dpi: f32, ratio: f32) -> bool {
+    if ratio <= 0.0 {
+        return false;
+    }
+    match line_layout(level, dpi) {
+        Some(l) => {
+            l.aligned_starts >= 6
+                && l.aligned_starts as f32 >= ratio * l.aligned_ends.max(1) as f32
+                && l.centre <= 0.45
+        }
+        None => false,
+    }
+}
+
+/// Whether every language of a Tesseract language string is written in
+/// horizontal lines from left to right (so `clearly_upright_layout`
+/// holds): not Arabic, Hebrew and the other right-to-left scripts, nor
+/// the vertical Chinese, Japanese and Korean models.
+pub fn left_to_right(languages: &str) -> bool {
+    const RTL: &[&str] = &[
+        "ara", "heb", "fas", "urd", "yid", "syr", "div", "pus", "snd", "uig", "kur_ara",
+    ];
+    !languages.trim().is_empty()
+        && languages.split('+').map(str::trim).all(|l| {
+            let l = l.strip_prefix("script/").unwrap_or(l);
+            !l.is_empty()
+                && !RTL.contains(&l)
+                && !l.ends_with("_vert")
+                && !l.ends_with("Vert")
+                && !matches!(l, "Arabic" | "Hebrew" | "Syriac" | "Thaana")
+        })
+}
+
 /// Decides whether a level page (text lines across) is upside down:
 /// returns 0 or 180 and OSD's confidence (0 with no answer).
 pub fn up_or_down(
@@ -363,5 +590,83 @@ mod tests {
         let h = half(&GrayImage::from_fn(5, 3, |x, _| Luma([(x * 60) as u8])));
         assert_eq!((h.width(), h.height()), (2, 1));
         assert_eq!(h.as_raw(), &vec![30, 150]);
+    }
+
+    /// A page of ragged-right lines in its upper half, as a letter or a
+    /// form: lines of dashes starting at a shared left edge (two columns
+    /// of labels and values, in boxes), ending where their words end.
+    fn flush_left_page(justified: bool) -> GrayImage {
+        let (w, h) = (1700u32, 2200u32);
+        let mut img = GrayImage::from_pixel(w, h, Luma([255]));
+        for line in 0..14u32 {
+            let y0 = 150 + line * 70;
+            let starts = [150u32, 700];
+            for (k, &x0) in starts.iter().enumerate() {
+                let len = if justified {
+                    450
+                } else {
+                    150 + (line * 97 + k as u32 * 61) % 300
+                };
+                for y in y0..y0 + 24 {
+                    for x in x0..x0 + len {
+                        // Letters and word gaps.
+                        if (x / 9) % 6 != 5 && (x + y) % 5 != 0 {
+                            img.put_pixel(x, y, Luma([0]));
+                        }
+                    }
+                }
+            }
+            // The form's box: a rule under each line, and its sides.
+            for x in 120..1300 {
+                img.put_pixel(x, y0 + 40, Luma([0]));
+                img.put_pixel(x, y0 + 41, Luma([0]));
+            }
+        }
+        for y in 120..1160 {
+            for x in [120u32, 121, 680, 681, 1300, 1301] {
+                img.put_pixel(x, y, Luma([0]));
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn flush_left_text_in_the_upper_page_is_upright_and_turned_it_is_not() {
+        let page = flush_left_page(false);
+        let l = line_layout(&page, 200.0).expect("lines");
+        assert_eq!(l.lines, 14, "{l:?}");
+        assert!(l.aligned_starts >= 26 && l.aligned_ends <= 4, "{l:?}");
+        assert!(l.centre < 0.35, "{l:?}");
+        assert!(clearly_upright_layout(&page, 200.0, 2.0));
+        let flipped = turn_upright(&page, 180);
+        let f = line_layout(&flipped, 200.0).expect("lines");
+        assert_eq!(
+            (f.aligned_starts, f.aligned_ends),
+            (l.aligned_ends, l.aligned_starts)
+        );
+        assert!(!clearly_upright_layout(&flipped, 200.0, 2.0), "{f:?}");
+        // Off: always ask OSD.
+        assert!(!clearly_upright_layout(&page, 200.0, 0.0));
+    }
+
+    #[test]
+    fn justified_text_and_pages_without_lines_leave_the_question_open() {
+        let justified = flush_left_page(true);
+        let l = line_layout(&justified, 200.0).expect("lines");
+        assert!(l.aligned_ends >= l.aligned_starts / 2, "{l:?}");
+        assert!(!clearly_upright_layout(&justified, 200.0, 2.0));
+        for img in [
+            GrayImage::new(0, 0),
+            GrayImage::from_pixel(640, 480, Luma([255])),
+            GrayImage::from_pixel(640, 480, Luma([0])),
+            lines_page(),
+        ] {
+            // A full page of lines: its weight sits in the middle.
+            assert!(
+                !clearly_upright_layout(&img, 300.0, 2.0),
+                "{:?}",
+                line_layout(&img, 300.0)
+            );
+        }
     }
 }

@@ -37,6 +37,39 @@ pub struct ImageReport {
     pub hash: PageHash,
     /// Wall time of the whole image stage on this page, milliseconds.
     pub ms: f64,
+    /// Where that time went, step by step (and, filled in by the
+    /// pipeline, reading, decoding and encoding the page): the figures
+    /// the overhead outside recognition is cut by.
+    #[serde(default)]
+    pub steps: StepTimes,
+}
+
+/// Milliseconds per step of one page, outside Tesseract's recognition.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StepTimes {
+    /// Reading the original back and proving its SHA-256 (pipeline).
+    pub read_ms: f64,
+    /// Decoding the page from its file (pipeline).
+    pub decode_ms: f64,
+    /// Text lines across or down (`orient::find_axis`).
+    pub axis_ms: f64,
+    /// Finding the skew and turning the page level.
+    pub deskew_ms: f64,
+    /// "Upside down?": the ink and layout tests, and OSD when they leave
+    /// it open.
+    pub updown_ms: f64,
+    /// Whether OSD was asked on this page.
+    pub osd: bool,
+    /// Paper crop, blank flag, QC and fingerprint.
+    pub crop_ms: f64,
+    pub blank_ms: f64,
+    pub qc_ms: f64,
+    pub hash_ms: f64,
+    /// Encoding the derived page (pipeline).
+    pub encode_ms: f64,
+    /// Writing it into the object store (pipeline).
+    pub write_ms: f64,
 }
 
 /// A page after the image stage: the derived raster plus the report.
@@ -54,8 +87,16 @@ const OSD_SURE: f32 = 10.0;
 /// without it only sideways pages are turned.
 pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&mut OsdEngine>) -> PreparedPage {
     let start = Instant::now();
+    let mut steps = StepTimes::default();
+    let mut lap = Instant::now();
+    let mut split = || {
+        let ms = lap.elapsed().as_secs_f64() * 1000.0;
+        lap = Instant::now();
+        ms
+    };
     let dpi = page.dpi_or_default();
     let (sideways, axis_clarity) = orient::find_axis(&page.gray, &opts.orient);
+    steps.axis_ms = split();
     let turned = if sideways {
         orient::turn_upright(&page.gray, 90)
     } else {
@@ -69,13 +110,23 @@ pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&mut OsdEngine
     } else {
         turned
     };
+    steps.deskew_ms = split();
     // OSD (most of this stage's time) only where the ink of the text
-    // lines leaves "upside down?" open.
+    // lines (Latin script) or their layout (any left-to-right script)
+    // leaves "upside down?" open.
     let (flip, osd_confidence) = match osd {
         Some(_) if orient::clearly_upright(&level, dpi, opts.orient.ink_upright_ratio) => {
             (0, OSD_SURE)
         }
-        Some(engine) => orient::up_or_down(&level, dpi, engine, &opts.orient),
+        Some(_)
+            if orient::clearly_upright_layout(&level, dpi, opts.orient.layout_upright_ratio) =>
+        {
+            (0, OSD_SURE)
+        }
+        Some(engine) => {
+            steps.osd = true;
+            orient::up_or_down(&level, dpi, engine, &opts.orient)
+        }
         None => (0, 0.0),
     };
     let upright = if flip == 180 {
@@ -90,14 +141,19 @@ pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&mut OsdEngine
             .max(0.0)
             .min((osd_confidence / 10.0).clamp(0.0, 1.0)),
     };
+    steps.updown_ms = split();
     let crop_box = crop::find_paper(&upright, dpi, &opts.crop);
     let image = match &crop_box {
         Some(b) => crop::crop(&upright, b),
         None => upright,
     };
+    steps.crop_ms = split();
     let blank = blank::detect_blank(&image, dpi, &opts.blank);
+    steps.blank_ms = split();
     let qc = quality::check_quality(page, &opts.quality);
+    steps.qc_ms = split();
     let hash = rescan::fingerprint(&image, dpi);
+    steps.hash_ms = split();
     // The skew reported is the one the file shows: a PDF's slanted
     // placement of a straight raster counts, though nothing was turned for it.
     let shown = Skew {
@@ -112,6 +168,7 @@ pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&mut OsdEngine
         qc,
         hash,
         ms: start.elapsed().as_secs_f64() * 1000.0,
+        steps,
     };
     PreparedPage { image, report }
 }
