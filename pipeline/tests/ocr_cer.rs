@@ -95,7 +95,8 @@ fn findings(out: &Path) -> Vec<(String, Value)> {
 /// tesseract-test: eurotext (300 dpi, Latin text in several languages)
 /// and a dense two-column UNLV magazine page (300 dpi G4).
 /// Measured (2026-11-28, release and test builds alike): eurotext 2.4 %,
-/// 8087_054.3B 8.0 %; pooled MEASURED_TT. Margin: +1.5 points.
+/// 8087_054.3B 8.0 % (folio eval, release build: 2.43 %, 7.96 %; pooled 7.47 %).
+/// Margin: +1.5 points.
 #[test]
 fn tesseract_test_scans_read_within_their_measured_cer() {
     let env = Env::new();
@@ -110,13 +111,14 @@ fn tesseract_test_scans_read_within_their_measured_cer() {
     );
     let r = run_and_eval(&env, &batch, &[], &tt);
     assert_eq!(r["overall"]["pages"], 2, "{r:#}");
-    assert!(page_cer(&r, "eurotext.tif") <= 0.024 + 0.015, "{r:#}");
-    assert!(page_cer(&r, "8087_054.3B.tif") <= 0.080 + 0.015, "{r:#}");
+    assert!(page_cer(&r, "eurotext.tif") <= 0.0243 + 0.015, "{r:#}");
+    assert!(page_cer(&r, "8087_054.3B.tif") <= 0.0796 + 0.015, "{r:#}");
 }
 
 /// scribe-benchmark (hOCR word truth): a court filing, a deposition
 /// transcript and a multi-column page. Measured: filing_01 0.6 %,
-/// deposition_02 11.2 %, multicol_11 5.4 %. Margin: +1.5 points.
+/// deposition_02 11.2 %, multicol_11 5.4 % (folio eval 2026-11-28: 0.61 %,
+/// 11.22 %, 5.43 %; pooled 5.46 %). Margin: +1.5 points.
 #[test]
 fn scribe_benchmark_pages_read_within_their_measured_cer() {
     let env = Env::new();
@@ -129,9 +131,9 @@ fn scribe_benchmark_pages_read_within_their_measured_cer() {
     let r = run_and_eval(&env, &batch, &[], &sb.join("ground_truth"));
     assert_eq!(r["overall"]["pages"], 3, "{r:#}");
     for (name, measured) in [
-        ("filing_01.png", 0.006),
-        ("deposition_02.png", 0.112),
-        ("multicol_11.png", 0.054),
+        ("filing_01.png", 0.0061),
+        ("deposition_02.png", 0.1122),
+        ("multicol_11.png", 0.0543),
     ] {
         let cer = page_cer(&r, name);
         assert!(cer <= measured + 0.015, "{name}: CER {cer}\n{r:#}");
@@ -141,8 +143,10 @@ fn scribe_benchmark_pages_read_within_their_measured_cer() {
 /// forms-zh (`chi_sim+eng`, class insurance_registration): a 200-dpi G4
 /// TIFF, a 300-dpi JPEG and a PNG as scanned, plus two forms fed upside
 /// down and one turned a quarter: each must be found, turned back and
-/// read as well as the upright ones. Measured: MEASURED_ZH. Margin:
-/// +1.5 points per page.
+/// read as well as the upright ones. Measured (folio eval 2026-11-28,
+/// release build): form_000 2.37 %, form_001 0.00 %, form_007 0.39 %,
+/// form_002 upside down 1.98 %, form_011 upside down 0.39 %, form_013 a
+/// quarter turn 3.95 %; pooled 1.51 %. Margin: +1.5 points per page.
 #[test]
 fn chinese_forms_read_within_their_measured_cer_also_when_fed_turned() {
     let env = Env::new();
@@ -188,12 +192,12 @@ fn chinese_forms_read_within_their_measured_cer_also_when_fed_turned() {
         assert_eq!(image["orientation"]["degrees"], turn, "{name}: {image:#}");
     }
     for (name, measured) in [
-        ("form_000.tif", 0.02),
+        ("form_000.tif", 0.0237),
         ("form_001.jpg", 0.0),
-        ("form_007.png", 0.004),
-        ("form_002.png", 0.012),
-        ("form_011.png", 0.02),
-        ("form_013.png", 0.035),
+        ("form_007.png", 0.0039),
+        ("form_002.png", 0.0198),
+        ("form_011.png", 0.0039),
+        ("form_013.png", 0.0395),
     ] {
         let cer = page_cer(&r, name);
         assert!(cer <= measured + 0.015, "{name}: CER {cer}\n{r:#}");

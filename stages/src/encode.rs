@@ -224,6 +224,28 @@ mod tests {
     }
 
     #[test]
+    fn jpeg_decodes_back_to_the_page_with_its_dpi_and_oversize_is_refused() {
+        let img = GrayImage::from_fn(203, 97, |x, y| image::Luma([((x * 3 + y) % 256) as u8]));
+        let bytes = encode(&img, DerivedFormat::Jpeg, 300, 90).unwrap();
+        let back = decode::decode_all(&bytes, &decode::DecodeLimits::default())
+            .unwrap()
+            .remove(0);
+        assert_eq!(back.gray.dimensions(), (203, 97));
+        assert_eq!(back.dpi, Some(300.0));
+        let worst = img
+            .as_raw()
+            .iter()
+            .zip(back.gray.as_raw())
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 24, "{worst}");
+        let wide = GrayImage::new(70_000, 1);
+        let err = encode(&wide, DerivedFormat::Jpeg, 300, 80).unwrap_err();
+        assert!(err.to_string().contains("65,535"), "{err}");
+    }
+
+    #[test]
     fn g4_tiff_decodes_back_to_the_same_bilevel_page() {
         let img = page();
         let tiff = g4_tiff(&img, 300);

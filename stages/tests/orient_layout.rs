@@ -80,10 +80,10 @@ fn layout_never_calls_an_upside_down_page_upright_and_spares_most_forms_osd() {
                 )
             })
         };
-        if let Some((q, c)) = r(line_layout(&flipped, *dpi)) {
-            if c <= 0.45 {
-                worst_flipped = worst_flipped.max(q);
-            }
+        if let Some((q, c)) = r(line_layout(&flipped, *dpi))
+            && c <= 0.45
+        {
+            worst_flipped = worst_flipped.max(q);
         }
         if name.starts_with("form_0") && name.len() == 12 {
             form_ratios.push(r(line_layout(img, *dpi)).map(|x| x.0).unwrap_or(0.0));
@@ -124,10 +124,12 @@ fn layout_never_calls_an_upside_down_page_upright_and_spares_most_forms_osd() {
 #[test]
 fn forms_fed_turned_are_found_by_the_image_stage() {
     let mut osd = OsdEngine::new(None).expect("osd.traineddata installed");
-    let mut opts = ImageOptions::default();
-    opts.orient = OrientOptions {
-        layout_upright_ratio: LAYOUT_RATIO,
-        ..OrientOptions::default()
+    let opts = ImageOptions {
+        orient: OrientOptions {
+            layout_upright_ratio: LAYOUT_RATIO,
+            ..OrientOptions::default()
+        },
+        ..ImageOptions::default()
     };
     for f in files("forms-zh").iter().step_by(3) {
         let page = load(f);
