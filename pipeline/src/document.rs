@@ -18,7 +18,7 @@ use crate::store::{
     DocState, DocumentOutcome, DocumentWork, Event, FieldRow, PageState, RescanCandidate,
 };
 use folio_stages::decode::Format;
-use folio_stages::extract::{FieldValue, Route};
+use folio_stages::extract::{FieldValue, PageWords, Route};
 use folio_stages::hocr;
 use folio_stages::page::Word;
 use folio_stages::pdf::PdfMeta;
@@ -96,10 +96,18 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
     } else if class.fields.is_empty() {
         Vec::new()
     } else {
-        let refs: Vec<&[Word]> = words.iter().map(Vec::as_slice).collect();
+        // Zones are measured in mm or inches: each page at its own dpi.
+        let pages: Vec<PageWords> = words
+            .iter()
+            .zip(&work.pages)
+            .map(|(w, p)| PageWords {
+                words: w,
+                dpi: p.result.dpi.filter(|d| *d > 0.0).unwrap_or(300.0) as f32,
+            })
+            .collect();
         class
             .fields
-            .extract(&refs, class.confidence_threshold)
+            .extract_pages(&pages, class.confidence_threshold)
             .iter()
             .map(|f| qa::sample(field_row(f), &work.id, settings.keying.qa_share))
             .collect()

@@ -53,6 +53,8 @@ pub struct FieldEval {
     pub name: String,
     /// Documents whose class has the field and whose truth gives a value.
     pub total: usize,
+    /// OCR read a value (right or wrong); `total - found` were not found.
+    pub found: usize,
     /// OCR's reading equals the truth (whatever its route).
     pub ocr_right: usize,
     /// Accepted without keying.
@@ -77,6 +79,9 @@ pub struct EvalReport {
     pub pages: Vec<PageEval>,
     pub overall: Overall,
     pub fields: Vec<FieldEval>,
+    /// Every field together (`name` = `all`); absent when no field was
+    /// evaluated.
+    pub fields_overall: Option<FieldEval>,
     /// Originals with no truth file of the same name (not counted).
     pub unmatched: Vec<String>,
 }
@@ -319,6 +324,7 @@ pub fn evaluate(truth_dir: &Path, packages: &[PathBuf]) -> Result<EvalReport, Fo
             let right = |v: Option<&str>| v.is_some_and(|v| accuracy::field_matches(want, v));
             let status = value("status").unwrap_or_default();
             f.total += 1;
+            f.found += value("ocr_value").is_some_and(|v| !v.trim().is_empty()) as usize;
             f.ocr_right += right(value("ocr_value")) as usize;
             f.final_right += right(value("value")) as usize;
             // Accepted by OCR means the field never went to keying: its
@@ -350,18 +356,34 @@ pub fn evaluate(truth_dir: &Path, packages: &[PathBuf]) -> Result<EvalReport, Fo
         wer: total.wer(),
         mean_page_cer: report.pages.iter().map(|p| p.cer).sum::<f64>() / report.pages.len() as f64,
     };
-    report.fields = fields
-        .into_values()
-        .map(|mut f| {
-            f.ocr_accuracy = f.ocr_right as f64 / f.total.max(1) as f64;
-            f.accepted_accuracy = if f.accepted == 0 {
-                1.0
-            } else {
-                f.accepted_right as f64 / f.accepted as f64
-            };
-            f
-        })
-        .collect();
+    let rates = |mut f: FieldEval| {
+        f.ocr_accuracy = f.ocr_right as f64 / f.total.max(1) as f64;
+        f.accepted_accuracy = if f.accepted == 0 {
+            1.0
+        } else {
+            f.accepted_right as f64 / f.accepted as f64
+        };
+        f
+    };
+    report.fields = fields.into_values().map(rates).collect();
+    report.fields_overall = (!report.fields.is_empty()).then(|| {
+        rates(report.fields.iter().fold(
+            FieldEval {
+                name: "all".into(),
+                ..FieldEval::default()
+            },
+            |mut a, f| {
+                a.total += f.total;
+                a.found += f.found;
+                a.ocr_right += f.ocr_right;
+                a.accepted += f.accepted;
+                a.accepted_right += f.accepted_right;
+                a.keying += f.keying;
+                a.final_right += f.final_right;
+                a
+            },
+        ))
+    });
     Ok(report)
 }
 
@@ -408,13 +430,27 @@ pub fn run(truth: &Path, packages: &[PathBuf], json: bool) -> Result<ExitCode, F
     );
     if !report.fields.is_empty() {
         println!(
-            "{:<20} {:>6} {:>10} {:>9} {:>15} {:>7} {:>12}",
-            "field", "total", "OCR right", "accepted", "accepted right", "keying", "final right"
+            "{:<20} {:>6} {:>6} {:>10} {:>9} {:>15} {:>7} {:>12}",
+            "field",
+            "total",
+            "found",
+            "OCR right",
+            "accepted",
+            "accepted right",
+            "keying",
+            "final right"
         );
-        for f in &report.fields {
+        for f in report.fields.iter().chain(&report.fields_overall) {
             println!(
-                "{:<20} {:>6} {:>10} {:>9} {:>15} {:>7} {:>12}",
-                f.name, f.total, f.ocr_right, f.accepted, f.accepted_right, f.keying, f.final_right
+                "{:<20} {:>6} {:>6} {:>10} {:>9} {:>15} {:>7} {:>12}",
+                f.name,
+                f.total,
+                f.found,
+                f.ocr_right,
+                f.accepted,
+                f.accepted_right,
+                f.keying,
+                f.final_right
             );
         }
     }

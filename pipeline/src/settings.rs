@@ -712,4 +712,73 @@ mod tests {
         let err = Settings::load(Some(&cfg)).unwrap_err();
         assert!(err.to_string().contains("pages_per_document"), "{err}");
     }
+
+    #[test]
+    fn bad_zones_and_links_in_a_class_file_are_config_errors_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("folio.toml");
+        std::fs::create_dir(dir.path().join("classes")).unwrap();
+        std::fs::write(&cfg, "classes_dir = \"classes\"\ndefault_class = \"f\"\n").unwrap();
+        let class = dir.path().join("classes/f.toml");
+        let load = |fields: &str| {
+            std::fs::write(&class, format!("name = \"f\"\n{fields}")).unwrap();
+            Settings::load(Some(&cfg))
+        };
+        // Good: a zone (unit defaults to mm, pattern to free text) and a
+        // linked answer.
+        let s = load(
+            "[[fields]]\nname = \"d\"\nzone = { anchor = \"Date:\", dx = 20, dy = 0, w = 40, h = 6 }\n\
+             [[fields]]\nname = \"to\"\nlabels = [\"To\"]\nfind = \"right_or_below\"\n",
+        )
+        .unwrap();
+        let spec = s.classes["f"].fields.spec("d").unwrap();
+        assert_eq!(spec.pattern, folio_stages::extract::FREE_TEXT);
+        assert_eq!(
+            spec.zone.as_ref().unwrap().unit,
+            folio_stages::extract::Unit::Mm
+        );
+        for (fields, want) in [
+            (
+                "[[fields]]\nname = \"d\"\nfind = \"left\"\n",
+                "right_or_below",
+            ),
+            (
+                "[[fields]]\nname = \"d\"\nzone = { dx = 1, dy = 1, w = 1, h = 1, unit = \"cm\" }\n",
+                "cm",
+            ),
+            (
+                "[[fields]]\nname = \"d\"\nzone = { dx = 1, dy = 1, w = -1, h = 1 }\n",
+                "zone w and h must be more than 0",
+            ),
+            (
+                "[[fields]]\nname = \"d\"\nzone = { dx = 1, dy = 1, w = 1 }\n",
+                "missing field `h`",
+            ),
+            (
+                "[[fields]]\nname = \"d\"\nfind = \"right_or_below\"\n",
+                "needs at least one label",
+            ),
+            (
+                "[[fields]]\nname = \"d\"\nfind = \"zone\"\nlabels = [\"Date\"]\n",
+                "needs zone",
+            ),
+        ] {
+            let err = load(fields).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(&err, FolioError::Config { file, .. } if file == &class),
+                "{text}"
+            );
+            assert!(text.contains(want), "{fields}: {text}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_classes_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/folio.toml");
+        let s = Settings::load(Some(&root)).unwrap();
+        let funsd = s.class(Some("funsd")).unwrap();
+        assert_eq!(funsd.languages, "eng");
+        assert!(funsd.field_names.iter().any(|f| f == "date"));
+    }
 }

@@ -7,6 +7,14 @@ use crate::page::{BBox, Word};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+/// The pattern of a field whose value is free text (a FUNSD answer, a
+/// name): any non-empty reading. Used when a class gives no `pattern`.
+pub const FREE_TEXT: &str = ".+";
+
+fn free_text() -> String {
+    FREE_TEXT.to_string()
+}
+
 /// One index field as a class file declares it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -16,7 +24,8 @@ pub struct FieldSpec {
     /// Printed labels that precede the value on the form, any language.
     #[serde(default)]
     pub labels: Vec<String>,
-    /// Regular expression the value matches.
+    /// Regular expression the value matches; free text when absent.
+    #[serde(default = "free_text")]
     pub pattern: String,
     /// Format check beyond the pattern (check digits, calendar dates).
     #[serde(default)]
@@ -28,6 +37,84 @@ pub struct FieldSpec {
     /// How keyed letters are compared and stored.
     #[serde(default)]
     pub case: Case,
+    /// How the value is found: `label` (the pattern after a label on its
+    /// line, else anywhere), `right_or_below` (the label's linked answer)
+    /// or `zone`; `zone` when only `zone` is given, else `label`.
+    #[serde(default)]
+    pub find: Option<Find>,
+    /// The box whose words are the value, for `find = "zone"`.
+    #[serde(default)]
+    pub zone: Option<Zone>,
+}
+
+/// How a field's value is found on the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Find {
+    /// The value pattern after a label on the same line, else the pattern
+    /// as whole words anywhere: fields with a shape (IDs, dates, numbers).
+    Label,
+    /// A label's linked answer: the words right of the label on its line
+    /// up to the next column gap or label, or else the line(s) just below
+    /// it: free-text answers on forms (FUNSD's question → answer).
+    RightOrBelow,
+    /// The words inside a box placed relative to an anchor label or to the
+    /// page: forms whose layout is fixed.
+    Zone,
+}
+
+/// A box on the page, in millimetres or inches (scaled by the page's dpi),
+/// relative to the top-left corner of an anchor label's box, or of the
+/// page when there is no anchor. Words whose centre lies inside are the
+/// value, in reading order; the anchor's own words never are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Zone {
+    /// Printed label the box is placed from; the page when absent.
+    #[serde(default)]
+    pub anchor: Option<String>,
+    /// `mm` (default) or `in`.
+    #[serde(default)]
+    pub unit: Unit,
+    /// Left edge, right of the anchor's (or page's) left edge; may be
+    /// negative.
+    pub dx: f32,
+    /// Top edge, below the anchor's (or page's) top edge; may be negative.
+    pub dy: f32,
+    /// Width, more than 0.
+    pub w: f32,
+    /// Height, more than 0.
+    pub h: f32,
+}
+
+/// Length unit of a zone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Millimetres.
+    #[default]
+    Mm,
+    /// Inches.
+    In,
+}
+
+impl Unit {
+    /// Pixels per unit at `dpi`.
+    fn px(self, dpi: f32) -> f32 {
+        match self {
+            Unit::Mm => dpi / 25.4,
+            Unit::In => dpi,
+        }
+    }
+}
+
+/// One page's words and its resolution, as extraction reads them.
+#[derive(Debug, Clone, Copy)]
+pub struct PageWords<'a> {
+    /// The words with boxes in the page's pixels.
+    pub words: &'a [Word],
+    /// Dots per inch of the raster the boxes are in (zones are scaled by it).
+    pub dpi: f32,
 }
 
 /// Letter case of a field's keyed value: IDs and codes are upper case on
@@ -102,16 +189,41 @@ pub struct FieldValue {
     pub route: Route,
 }
 
+/// One field, compiled: its spec, label patterns, value pattern, the
+/// value pattern anchored to a whole keyed value, how it is found and the
+/// zone's anchor pattern.
+#[derive(Debug, Clone)]
+struct Compiled {
+    spec: FieldSpec,
+    labels: Vec<Regex>,
+    value: Regex,
+    whole: Regex,
+    find: Find,
+    anchor: Option<Regex>,
+}
+
 /// A class's fields, compiled once and shared by all workers.
 #[derive(Debug, Clone)]
 pub struct FieldSet {
-    /// Spec, label patterns, value pattern, and the value pattern
-    /// anchored to a whole keyed value.
-    fields: Vec<(FieldSpec, Vec<Regex>, Regex, Regex)>,
+    fields: Vec<Compiled>,
+}
+
+/// A printed label as a pattern: case-insensitive, any whitespace between
+/// its characters (Tesseract may split or join label words), and a
+/// trailing colon optional (forms print "Date", "Date:" and "DATE :").
+fn label_regex(label: &str) -> Result<Regex, regex::Error> {
+    let trimmed = label.trim().trim_end_matches([':', '：']).trim_end();
+    let chars: Vec<String> = trimmed
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| regex::escape(&c.to_string()))
+        .collect();
+    Regex::new(&format!("(?i){}", chars.join(r"\s*")))
 }
 
 impl FieldSet {
-    /// Compiles the class's field specs; a bad pattern is a config error.
+    /// Compiles the class's field specs; a bad pattern, a zone without its
+    /// size or a linked answer without a label is a config error.
     pub fn new(specs: &[FieldSpec]) -> Result<Self, StageError> {
         let invalid = |reason: String| StageError::Invalid {
             stage: "extract",
@@ -119,26 +231,79 @@ impl FieldSet {
         };
         let mut fields = Vec::new();
         for spec in specs {
+            let name = &spec.name;
             let value = Regex::new(&spec.pattern)
-                .map_err(|e| invalid(format!("field {}: pattern: {e}", spec.name)))?;
+                .map_err(|e| invalid(format!("field {name}: pattern: {e}")))?;
             let labels = spec
                 .labels
                 .iter()
                 .map(|l| {
-                    // Tesseract may split or join label words: allow any
-                    // whitespace between the label's characters.
-                    let chars: Vec<String> = l
-                        .chars()
-                        .filter(|c| !c.is_whitespace())
-                        .map(|c| regex::escape(&c.to_string()))
-                        .collect();
-                    Regex::new(&format!("(?i){}", chars.join(r"\s*")))
-                        .map_err(|e| invalid(format!("field {}: label {l}: {e}", spec.name)))
+                    if l.trim().trim_end_matches([':', '：']).trim().is_empty() {
+                        return Err(invalid(format!("field {name}: an empty label")));
+                    }
+                    label_regex(l).map_err(|e| invalid(format!("field {name}: label {l}: {e}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let whole = Regex::new(&format!("^(?:{})$", spec.pattern))
-                .map_err(|e| invalid(format!("field {}: pattern: {e}", spec.name)))?;
-            fields.push((spec.clone(), labels, value, whole));
+                .map_err(|e| invalid(format!("field {name}: pattern: {e}")))?;
+            let find = match (spec.find, &spec.zone) {
+                (None, Some(_)) | (Some(Find::Zone), Some(_)) => Find::Zone,
+                (Some(Find::Zone), None) => {
+                    return Err(invalid(format!(
+                        "field {name}: find = \"zone\" needs zone = {{ dx, dy, w, h }} (and optionally anchor, unit)"
+                    )));
+                }
+                (Some(other), Some(_)) => {
+                    return Err(invalid(format!(
+                        "field {name}: a zone is given but find = \"{}\"; drop one of them",
+                        match other {
+                            Find::Label => "label",
+                            _ => "right_or_below",
+                        }
+                    )));
+                }
+                (f, None) => f.unwrap_or(Find::Label),
+            };
+            if find == Find::RightOrBelow && labels.is_empty() {
+                return Err(invalid(format!(
+                    "field {name}: find = \"right_or_below\" needs at least one label"
+                )));
+            }
+            let mut anchor = None;
+            if let Some(z) = &spec.zone {
+                for (key, v) in [("dx", z.dx), ("dy", z.dy), ("w", z.w), ("h", z.h)] {
+                    if !v.is_finite() {
+                        return Err(invalid(format!(
+                            "field {name}: zone {key} must be a number, got {v}"
+                        )));
+                    }
+                }
+                if z.w <= 0.0 || z.h <= 0.0 {
+                    return Err(invalid(format!(
+                        "field {name}: zone w and h must be more than 0, got w = {}, h = {}",
+                        z.w, z.h
+                    )));
+                }
+                if let Some(a) = &z.anchor {
+                    if a.trim().trim_end_matches([':', '：']).trim().is_empty() {
+                        return Err(invalid(format!(
+                            "field {name}: zone anchor is empty (leave it out to place the zone on the page)"
+                        )));
+                    }
+                    anchor = Some(
+                        label_regex(a)
+                            .map_err(|e| invalid(format!("field {name}: zone anchor {a}: {e}")))?,
+                    );
+                }
+            }
+            fields.push(Compiled {
+                spec: spec.clone(),
+                labels,
+                value,
+                whole,
+                find,
+                anchor,
+            });
         }
         Ok(Self { fields })
     }
@@ -147,15 +312,17 @@ impl FieldSet {
     pub fn spec(&self, name: &str) -> Option<&FieldSpec> {
         self.fields
             .iter()
-            .find(|(s, ..)| s.name == name)
-            .map(|(s, ..)| s)
+            .find(|c| c.spec.name == name)
+            .map(|c| &c.spec)
     }
 
     /// The value pattern of field `name`, anchored to the whole value:
     /// what a keyed entry must match.
     pub fn whole_pattern(&self, name: &str) -> Option<&Regex> {
-        let (.., whole) = self.fields.iter().find(|(s, ..)| s.name == name)?;
-        Some(whole)
+        self.fields
+            .iter()
+            .find(|c| c.spec.name == name)
+            .map(|c| &c.whole)
     }
 
     /// True when the class defines no fields (its documents package at once).
@@ -163,17 +330,40 @@ impl FieldSet {
         self.fields.is_empty()
     }
 
-    /// Finds every field in a document's pages (`pages[i]` = words of page i)
-    /// and routes each: accepted when valid and confidence ≥ `threshold` (0..1).
+    /// Finds every field in a document's pages (`pages[i]` = words of page
+    /// i, at 300 dpi) and routes each: accepted when valid and confidence
+    /// ≥ `threshold` (0..1). See [`FieldSet::extract_pages`].
     pub fn extract(&self, pages: &[&[Word]], threshold: f32) -> Vec<FieldValue> {
+        let pages: Vec<PageWords> = pages
+            .iter()
+            .map(|w| PageWords {
+                words: w,
+                dpi: 300.0,
+            })
+            .collect();
+        self.extract_pages(&pages, threshold)
+    }
+
+    /// Finds every field in a document's pages, each with its resolution
+    /// (zones are measured in mm or inches), and routes each: accepted
+    /// when valid and confidence ≥ `threshold` (0..1).
+    pub fn extract_pages(&self, pages: &[PageWords], threshold: f32) -> Vec<FieldValue> {
         let lines: Vec<Line> = pages
             .iter()
             .enumerate()
-            .flat_map(|(p, words)| build_lines(p, words))
+            .flat_map(|(p, pw)| build_lines(p, pw.words))
             .collect();
+        let all_labels: Vec<&Regex> = self.fields.iter().flat_map(|c| &c.labels).collect();
         self.fields
             .iter()
-            .map(|(spec, labels, value, _)| find_field(spec, labels, value, &lines, threshold))
+            .map(|c| {
+                let found = match c.find {
+                    Find::Label => find_after_label(c, &lines),
+                    Find::RightOrBelow => find_linked(c, &lines, &all_labels),
+                    Find::Zone => find_in_zone(c, pages, &lines),
+                };
+                route(c, found, threshold)
+            })
             .collect()
     }
 }
@@ -183,6 +373,17 @@ struct Line<'a> {
     page: usize,
     text: String,
     spans: Vec<(usize, usize, &'a Word)>,
+    /// Tallest word's height, pixels: the line's scale for gaps.
+    height: f32,
+}
+
+impl Line<'_> {
+    fn top(&self) -> u32 {
+        self.spans.iter().map(|s| s.2.bbox.y0).min().unwrap_or(0)
+    }
+    fn bottom(&self) -> u32 {
+        self.spans.iter().map(|s| s.2.bbox.y1).max().unwrap_or(0)
+    }
 }
 
 /// Groups words into visual rows: a word joins a row when its vertical
@@ -190,7 +391,7 @@ struct Line<'a> {
 /// line numbers split a form's label cell from its value cell, so they are
 /// not used here.
 fn build_lines(page: usize, words: &[Word]) -> Vec<Line<'_>> {
-    let mut sorted: Vec<&Word> = words.iter().collect();
+    let mut sorted: Vec<&Word> = words.iter().filter(|w| !w.text.trim().is_empty()).collect();
     sorted.sort_by(|a, b| a.bbox.center_y().total_cmp(&b.bbox.center_y()));
     let mut rows: Vec<(f32, f32, Vec<&Word>)> = Vec::new();
     for w in sorted {
@@ -206,12 +407,13 @@ fn build_lines(page: usize, words: &[Word]) -> Vec<Line<'_>> {
         }
     }
     rows.into_iter()
-        .map(|(_, _, mut row)| {
+        .map(|(_, h, mut row)| {
             row.sort_by_key(|w| w.bbox.x0);
             let mut line = Line {
                 page,
                 text: String::new(),
                 spans: Vec::new(),
+                height: h,
             };
             for w in row {
                 let joins_cjk = line.text.chars().last().is_some_and(is_cjk)
@@ -232,28 +434,37 @@ fn is_cjk(c: char) -> bool {
     matches!(c as u32, 0x3000..=0x303F | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xFF00..=0xFFEF)
 }
 
-fn find_field(
-    spec: &FieldSpec,
-    labels: &[Regex],
-    value: &Regex,
-    lines: &[Line],
-    threshold: f32,
-) -> FieldValue {
-    // Value after a label on the same line; else the pattern anywhere.
+/// What a finder read: the words of the value (in reading order), its
+/// text, and why its confidence is lowered below the words' own, if so.
+struct Found<'a> {
+    page: usize,
+    text: String,
+    words: Vec<&'a Word>,
+    /// Factor on the words' confidence (1 = sure of the link) and why.
+    doubt: Option<(f32, String)>,
+}
+
+/// Why a field was not found, for the keyer.
+type Missing = String;
+
+/// The value pattern after a label on the same line; else the pattern as
+/// whole words anywhere.
+fn find_after_label<'a>(c: &Compiled, lines: &[Line<'a>]) -> Result<Found<'a>, Missing> {
     let after_label = lines.iter().find_map(|line| {
-        let end = labels
+        let end = c
+            .labels
             .iter()
             .filter_map(|l| l.find(&line.text))
             .map(|m| m.end())
             .max()?;
-        let m = value.find_at(&line.text, end)?;
+        let m = c.value.find_at(&line.text, end)?;
         Some((line, m.start(), m.end()))
     });
     // Without a label, only a match that is whole words counts: digits
     // inside a longer number are not a phone number.
     let found = after_label.or_else(|| {
         lines.iter().find_map(|line| {
-            value
+            c.value
                 .find_iter(&line.text)
                 .find(|m| {
                     line.spans.iter().any(|(s, _, _)| *s == m.start())
@@ -263,28 +474,429 @@ fn find_field(
         })
     });
     let Some((line, start, end)) = found else {
-        return FieldValue {
-            name: spec.name.clone(),
-            value: None,
-            confidence: 0.0,
-            page: None,
-            bbox: None,
-            route: Route::Keying {
-                reason: "not found on the page".into(),
-            },
-        };
+        return Err("not found on the page".into());
     };
-    let text = line.text[start..end].to_string();
-    let words: Vec<&Word> = line
-        .spans
+    Ok(Found {
+        page: line.page,
+        text: line.text[start..end].to_string(),
+        words: line
+            .spans
+            .iter()
+            .filter(|(s, e, _)| *s < end && *e > start)
+            .map(|(_, _, w)| *w)
+            .collect(),
+        doubt: None,
+    })
+}
+
+/// A label found on a line at word boundaries: the index of its first
+/// and last word in the line, and how much it looks like a form's label.
+struct LabelHit {
+    line: usize,
+    first: usize,
+    last: usize,
+    /// 3: a colon follows; 2: the label is a cell of its own (a column
+    /// gap or the line's end follows); 1: starts a cell, words follow.
+    rank: u8,
+}
+
+/// Gap between two words wider than this many line heights starts a new
+/// cell (a column, or a form's label and its value box).
+const CELL_GAP: f32 = 1.6;
+
+/// Index of the word in `line` whose byte span contains `pos`.
+fn word_at(line: &Line, pos: usize) -> Option<usize> {
+    line.spans
         .iter()
-        .filter(|(s, e, _)| *s < end && *e > start)
-        .map(|(_, _, w)| *w)
+        .position(|(s, e, _)| *s <= pos && pos < *e)
+}
+
+/// True when word `i` begins a cell: first on its line or after a gap.
+fn starts_cell(line: &Line, i: usize) -> bool {
+    i == 0 || {
+        let prev = line.spans[i - 1].2.bbox.x1 as f32;
+        let this = line.spans[i].2.bbox.x0 as f32;
+        this - prev > CELL_GAP * line.height
+    }
+}
+
+/// A word that reads as a form label of its own ("Name:", "FAX #:").
+fn is_label_word(text: &str) -> bool {
+    let t = text.trim();
+    t.chars().count() >= 2
+        && (t.ends_with(':') || t.ends_with('：'))
+        && t.chars().any(char::is_alphabetic)
+}
+
+/// Where `labels` occur on `lines` at word boundaries, with rank ≥ 1: a
+/// label in running text (not starting a cell, no colon) is not a hit.
+fn label_hits(labels: &[Regex], lines: &[Line]) -> Vec<LabelHit> {
+    let mut hits = Vec::new();
+    for (li, line) in lines.iter().enumerate() {
+        for re in labels {
+            for m in re.find_iter(&line.text) {
+                let (Some(first), Some(last)) =
+                    (word_at(line, m.start()), word_at(line, m.end() - 1))
+                else {
+                    continue;
+                };
+                // Whole words: the label starts a word and what remains of
+                // its last word is punctuation.
+                if line.spans[first].0 != m.start() {
+                    continue;
+                }
+                let rest = &line.text[m.end()..line.spans[last].1];
+                if !rest.chars().all(|c| !c.is_alphanumeric()) {
+                    continue;
+                }
+                let colon_next = line
+                    .spans
+                    .get(last + 1)
+                    .is_some_and(|(s, e, _)| matches!(line.text[*s..*e].trim(), ":" | "："));
+                let colon = rest.contains([':', '：']) || colon_next;
+                let last = if colon_next { last + 1 } else { last };
+                let cell_ends = last + 1 == line.spans.len() || starts_cell(line, last + 1);
+                let rank = if colon {
+                    3
+                } else if starts_cell(line, first) && cell_ends {
+                    2
+                } else if starts_cell(line, first) {
+                    // "DATE RECEIVED:" is another label, not DATE's answer.
+                    let longer = line.spans[last + 1..]
+                        .iter()
+                        .take(3)
+                        .any(|(s, e, _)| is_label_word(&line.text[*s..*e]));
+                    if longer {
+                        continue;
+                    }
+                    1
+                } else {
+                    continue;
+                };
+                hits.push(LabelHit {
+                    line: li,
+                    first,
+                    last,
+                    rank,
+                });
+            }
+        }
+    }
+    hits
+}
+
+/// True when the words from `i` on start with another label: the value
+/// of this one has ended.
+fn label_starts_at(line: &Line, i: usize, others: &[&Regex]) -> bool {
+    let (s, e, _) = line.spans[i];
+    if is_label_word(&line.text[s..e]) {
+        return true;
+    }
+    // Another field's label as whole words, with a colon or as a cell of
+    // its own ("To" inside "sent to Bob" is no label).
+    others.iter().any(|re| {
+        re.find_at(&line.text, s).is_some_and(|m| {
+            m.start() == s
+                && word_at(line, m.end() - 1).is_some_and(|last| {
+                    let rest = &line.text[m.end()..line.spans[last].1];
+                    !rest.chars().any(char::is_alphanumeric)
+                        && (rest.contains([':', '：']) || starts_cell(line, i))
+                })
+        })
+    })
+}
+
+/// The words of `line` from word `from` to the end of its cell (the next
+/// column gap) or the next label.
+fn cell_from(line: &Line, from: usize, others: &[&Regex]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for i in from..line.spans.len() {
+        if i > from && (starts_cell(line, i) || label_starts_at(line, i, others)) {
+            break;
+        }
+        out.push(i);
+    }
+    out
+}
+
+/// A label's linked answer on the same line: the rest of the label's cell,
+/// else the next cell if it is not another label.
+fn answer_right(line: &Line, hit: &LabelHit, others: &[&Regex]) -> Vec<usize> {
+    let next = hit.last + 1;
+    if next >= line.spans.len() || label_starts_at(line, next, others) {
+        return Vec::new();
+    }
+    cell_from(line, next, others)
+}
+
+/// A label's linked answer below it: in the next line(s) just under the
+/// label, the cell that overlaps the label's columns, while the lines
+/// follow each other closely and do not start with a label.
+fn answer_below<'a>(
+    lines: &[Line<'a>],
+    hit: &LabelHit,
+    others: &[&Regex],
+) -> Vec<(usize, Vec<usize>)> {
+    let line = &lines[hit.line];
+    let x0 = line.spans[hit.first].2.bbox.x0 as f32;
+    let x1 = line.spans[hit.last].2.bbox.x1 as f32;
+    let h = line.height;
+    let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
+    let mut bottom = line.bottom() as f32;
+    for (li, below) in lines.iter().enumerate().skip(hit.line + 1) {
+        if below.page != line.page {
+            break;
+        }
+        // First answer line within 1.5 line heights; further lines within
+        // one (a paragraph), at most three lines.
+        let gap = below.top() as f32 - bottom;
+        let allowed = if out.is_empty() { 1.5 * h } else { 1.0 * h };
+        if gap > allowed || out.len() >= 3 {
+            break;
+        }
+        // The cell of that line that overlaps the label's columns.
+        let start = (0..below.spans.len()).find(|&i| {
+            if !starts_cell(below, i) {
+                return false;
+            }
+            let cell = cell_from(below, i, &[]);
+            let cx0 = below.spans[i].2.bbox.x0 as f32;
+            let cx1 = cell
+                .last()
+                .map(|&j| below.spans[j].2.bbox.x1 as f32)
+                .unwrap_or(cx0);
+            cx0 < x1 + h && cx1 > x0 - h
+        });
+        let Some(start) = start else {
+            if out.is_empty() {
+                // A line passing beside the label (another column): look
+                // one line further.
+                continue;
+            }
+            break;
+        };
+        if label_starts_at(below, start, others) {
+            break;
+        }
+        let cell = cell_from(below, start, others);
+        if cell.is_empty() {
+            break;
+        }
+        bottom = below.bottom() as f32;
+        out.push((li, cell));
+    }
+    out
+}
+
+/// A label's linked answer: right of the best-placed label, else below
+/// it. Several equally good labels that give different answers make the
+/// link ambiguous; the value is kept, its confidence halved.
+fn find_linked<'a>(
+    c: &Compiled,
+    lines: &[Line<'a>],
+    all_labels: &[&Regex],
+) -> Result<Found<'a>, Missing> {
+    let hits = label_hits(&c.labels, lines);
+    let Some(best) = hits.iter().map(|h| h.rank).max() else {
+        return Err("label not found on the page".into());
+    };
+    let others: Vec<&Regex> = all_labels
+        .iter()
+        .copied()
+        .filter(|re| !c.labels.iter().any(|l| l.as_str() == re.as_str()))
         .collect();
-    let confidence = words.iter().map(|w| w.confidence).fold(100.0f32, f32::min) / 100.0;
-    let bbox = words.iter().map(|w| w.bbox).reduce(|a, b| a.union(&b));
-    let route = match spec.validate {
-        Some(v) if !v.check(&text) => Route::Keying {
+    let mut answers: Vec<(Vec<(usize, Vec<usize>)>, bool)> = Vec::new();
+    for hit in hits.iter().filter(|h| h.rank == best) {
+        let right = answer_right(&lines[hit.line], hit, &others);
+        let answer = if right.is_empty() {
+            (answer_below(lines, hit, &others), true)
+        } else {
+            (vec![(hit.line, right)], false)
+        };
+        if !answer.0.is_empty() {
+            answers.push(answer);
+        }
+    }
+    let text_of = |parts: &[(usize, Vec<usize>)]| {
+        parts
+            .iter()
+            .map(|(li, idx)| {
+                idx.iter()
+                    .map(|&i| {
+                        let (s, e, _) = lines[*li].spans[i];
+                        &lines[*li].text[s..e]
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let Some((first, below)) = answers.first() else {
+        return Err("label found, but no answer right of it or below it".into());
+    };
+    let text = text_of(first);
+    let distinct: std::collections::BTreeSet<String> =
+        answers.iter().map(|(a, _)| text_of(a)).collect();
+    let doubt = if distinct.len() > 1 {
+        Some((
+            0.5,
+            format!(
+                "ambiguous: the label is found {} times with different answers",
+                distinct.len()
+            ),
+        ))
+    } else if *below && best < 3 {
+        // Below a label with no colon, the next line may be anything.
+        Some((0.9, "answer below a label without a colon".into()))
+    } else {
+        None
+    };
+    Ok(Found {
+        page: lines[first[0].0].page,
+        text,
+        words: first
+            .iter()
+            .flat_map(|(li, idx)| idx.iter().map(|&i| lines[*li].spans[i].2))
+            .collect(),
+        doubt,
+    })
+}
+
+/// The words inside the field's zone: placed from its anchor label's box
+/// (the first place the anchor is found as a label) or from the page's
+/// corner on the first page with words inside it.
+fn find_in_zone<'a>(
+    c: &Compiled,
+    pages: &[PageWords<'a>],
+    lines: &[Line<'a>],
+) -> Result<Found<'a>, Missing> {
+    let Some(zone) = &c.spec.zone else {
+        return Err("no zone".into());
+    };
+    // (page, origin x, origin y, anchor words to leave out)
+    let mut origins: Vec<(usize, f32, f32, Vec<&Word>)> = Vec::new();
+    match &c.anchor {
+        Some(re) => {
+            let hits = label_hits(std::slice::from_ref(re), lines);
+            let Some(best) = hits.iter().map(|h| h.rank).max() else {
+                return Err("zone anchor not found on the page".into());
+            };
+            for h in hits.iter().filter(|h| h.rank == best) {
+                let line = &lines[h.line];
+                let words: Vec<&Word> = (h.first..=h.last).map(|i| line.spans[i].2).collect();
+                let x = words.iter().map(|w| w.bbox.x0).min().unwrap_or(0) as f32;
+                let y = words.iter().map(|w| w.bbox.y0).min().unwrap_or(0) as f32;
+                origins.push((line.page, x, y, words));
+            }
+        }
+        None => origins.extend((0..pages.len()).map(|p| (p, 0.0, 0.0, Vec::new()))),
+    }
+    let anchored = c.anchor.is_some();
+    let mut results: Vec<(usize, Vec<&'a Word>)> = Vec::new();
+    for (page, ox, oy, skip) in origins {
+        let Some(pw) = pages.get(page) else { continue };
+        let px = zone.unit.px(if pw.dpi.is_finite() && pw.dpi > 0.0 {
+            pw.dpi
+        } else {
+            300.0
+        });
+        let (zx0, zy0) = (ox + zone.dx * px, oy + zone.dy * px);
+        let (zx1, zy1) = (zx0 + zone.w * px, zy0 + zone.h * px);
+        let inside: Vec<&Word> = pw
+            .words
+            .iter()
+            .filter(|w| !w.text.trim().is_empty())
+            .filter(|w| !skip.iter().any(|s| std::ptr::eq(*s, *w)))
+            .filter(|w| {
+                let cx = (w.bbox.x0 + w.bbox.x1) as f32 / 2.0;
+                let cy = w.bbox.center_y();
+                cx >= zx0 && cx < zx1 && cy >= zy0 && cy < zy1
+            })
+            .collect();
+        if !inside.is_empty() {
+            results.push((page, inside));
+            if !anchored {
+                break;
+            }
+        }
+    }
+    let Some((page, words)) = results.first() else {
+        return Err(if anchored {
+            "nothing written in the zone by its anchor".into()
+        } else {
+            "nothing written in the zone".into()
+        });
+    };
+    // Reading order: the zone's words as lines.
+    let owned: Vec<Word> = words.iter().map(|w| (*w).clone()).collect();
+    let text = build_lines(*page, &owned)
+        .iter()
+        .map(|l| l.text.clone())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let doubt = (results.len() > 1).then(|| {
+        (
+            0.5,
+            format!(
+                "ambiguous: the zone anchor is found {} times",
+                results.len()
+            ),
+        )
+    });
+    Ok(Found {
+        page: *page,
+        text,
+        words: words.clone(),
+        doubt,
+    })
+}
+
+/// Confidence and route of what a finder read (or did not).
+fn route(c: &Compiled, found: Result<Found, Missing>, threshold: f32) -> FieldValue {
+    let spec = &c.spec;
+    let found = match found {
+        Ok(f) => f,
+        Err(reason) => {
+            return FieldValue {
+                name: spec.name.clone(),
+                value: None,
+                confidence: 0.0,
+                page: None,
+                bbox: None,
+                route: Route::Keying { reason },
+            };
+        }
+    };
+    let mut confidence = found
+        .words
+        .iter()
+        .map(|w| w.confidence)
+        .fold(100.0f32, f32::min)
+        .clamp(0.0, 100.0)
+        / 100.0;
+    let mut text = found.text;
+    let mut problem = None;
+    // A zone or linked answer is the whole cell: the value is the part
+    // that matches the field's pattern.
+    if c.find != Find::Label && spec.pattern != FREE_TEXT {
+        match c.value.find(&text) {
+            Some(m) => text = m.as_str().to_string(),
+            None => problem = Some(format!("'{text}' does not match the field's pattern")),
+        }
+    }
+    if let Some((factor, why)) = &found.doubt {
+        confidence *= factor;
+        problem = problem.or_else(|| (confidence < threshold).then(|| why.clone()));
+    }
+    let bbox = found
+        .words
+        .iter()
+        .map(|w| w.bbox)
+        .reduce(|a, b| a.union(&b));
+    let route = match (problem, spec.validate) {
+        (Some(reason), _) => Route::Keying { reason },
+        (None, Some(v)) if !v.check(&text) => Route::Keying {
             reason: format!("fails {v:?} check"),
         },
         _ if confidence < threshold || threshold >= 1.0 => Route::Keying {
@@ -296,7 +908,7 @@ fn find_field(
         name: spec.name.clone(),
         value: Some(text),
         confidence,
-        page: Some(line.page),
+        page: Some(found.page),
         bbox,
         route,
     }
@@ -363,6 +975,8 @@ mod tests {
             validate,
             mask: None,
             case: Case::Upper,
+            find: None,
+            zone: None,
         }
     }
 
@@ -425,5 +1039,376 @@ mod tests {
     fn bad_pattern_is_a_config_error() {
         let err = FieldSet::new(&[spec("x", &[], "(", None)]).unwrap_err();
         assert!(err.to_string().contains("field x"), "{err}");
+    }
+
+    /// A word at pixel box (x, y), `w` wide, 20 high.
+    fn at(text: &str, x: u32, y: u32, w: u32, conf: f32) -> Word {
+        Word {
+            text: text.into(),
+            bbox: BBox {
+                x0: x,
+                y0: y,
+                x1: x + w,
+                y1: y + 20,
+            },
+            confidence: conf,
+            line: (1, 1, 1),
+        }
+    }
+
+    fn linked(name: &str, label: &str) -> FieldSpec {
+        FieldSpec {
+            find: Some(Find::RightOrBelow),
+            ..spec(name, &[label], FREE_TEXT, None)
+        }
+    }
+
+    fn zoned(name: &str, zone: Zone) -> FieldSpec {
+        FieldSpec {
+            zone: Some(zone),
+            ..spec(name, &[], FREE_TEXT, None)
+        }
+    }
+
+    #[test]
+    fn linked_answer_right_of_its_label_stops_at_the_next_column_and_label() {
+        let words = vec![
+            at("DATE:", 10, 100, 50, 95.0),
+            at("March", 200, 100, 50, 91.0),
+            at("3,", 255, 100, 20, 88.0),
+            at("1989", 280, 100, 40, 93.0),
+            // Another column, far right: not part of the answer.
+            at("PAGES:", 500, 100, 60, 95.0),
+            at("4", 570, 100, 10, 90.0),
+            // Running text mentioning "to" is no label; TO: is.
+            at("Please", 10, 200, 60, 90.0),
+            at("send", 75, 200, 40, 90.0),
+            at("to", 120, 200, 20, 90.0),
+            at("Bob", 145, 200, 30, 90.0),
+            at("TO:", 10, 300, 30, 96.0),
+            at("Dr.", 100, 300, 30, 94.0),
+            at("Smith", 135, 300, 50, 92.0),
+            at("FROM:", 190, 300, 50, 96.0),
+            at("Jones", 250, 300, 50, 85.0),
+        ];
+        let set = FieldSet::new(&[
+            linked("date", "Date"),
+            linked("pages", "Pages"),
+            linked("to", "To"),
+            linked("from", "From:"),
+        ])
+        .unwrap();
+        let got = set.extract(&[&words], 0.8);
+        assert_eq!(got[0].value.as_deref(), Some("March 3, 1989"));
+        assert!((got[0].confidence - 0.88).abs() < 1e-4);
+        assert_eq!(got[0].route, Route::Accepted);
+        assert_eq!(
+            got[0].bbox,
+            Some(BBox {
+                x0: 200,
+                y0: 100,
+                x1: 320,
+                y1: 120
+            })
+        );
+        assert_eq!(got[1].value.as_deref(), Some("4"));
+        // "TO:" answer stops where the FROM: label begins, even without a gap.
+        assert_eq!(got[2].value.as_deref(), Some("Dr. Smith"));
+        assert_eq!(got[3].value.as_deref(), Some("Jones"));
+        assert_eq!(got[3].route, Route::Accepted);
+    }
+
+    #[test]
+    fn linked_answer_below_its_label_in_the_labels_column() {
+        let words = vec![
+            at("DESCRIPTION", 300, 100, 120, 95.0),
+            at("BRAND", 20, 100, 60, 95.0),
+            // The next line: two cells, one under each label.
+            at("Winston", 20, 130, 70, 90.0),
+            at("Lights", 95, 130, 60, 90.0),
+            at("Filter", 300, 130, 60, 92.0),
+            at("test", 365, 130, 40, 87.0),
+            // A second line of the description, close under the first.
+            at("in", 300, 155, 20, 93.0),
+            at("Richmond", 325, 155, 80, 94.0),
+            // Far below: not the answer.
+            at("Approved", 300, 400, 80, 95.0),
+        ];
+        let set = FieldSet::new(&[
+            linked("description", "Description"),
+            linked("brand", "Brand"),
+        ])
+        .unwrap();
+        let got = set.extract(&[&words], 0.8);
+        assert_eq!(got[0].value.as_deref(), Some("Filter test in Richmond"));
+        // Below a label without a colon: the link is less sure (0.87 × 0.9).
+        assert!(
+            (got[0].confidence - 0.87 * 0.9).abs() < 1e-4,
+            "{}",
+            got[0].confidence
+        );
+        assert!(
+            matches!(&got[0].route, Route::Keying { reason } if reason.contains("below a label"))
+        );
+        // "Winston Lights" only: the next line (Richmond) is not under BRAND.
+        assert_eq!(got[1].value.as_deref(), Some("Winston Lights"));
+        assert_eq!(got[1].route, Route::Accepted);
+    }
+
+    #[test]
+    fn no_label_or_no_answer_goes_to_keying_with_the_reason() {
+        let words = vec![
+            at("SUBJECT:", 10, 100, 80, 95.0),
+            at("FAX:", 10, 400, 40, 95.0),
+            at("DATE:", 10, 430, 50, 95.0),
+        ];
+        let set = FieldSet::new(&[
+            linked("cc", "cc"),
+            linked("subject", "Subject"),
+            linked("fax", "Fax"),
+        ])
+        .unwrap();
+        let got = set.extract(&[&words], 0.5);
+        for f in &got {
+            assert_eq!(f.value, None, "{f:?}");
+            assert!(matches!(f.route, Route::Keying { .. }));
+        }
+        assert!(
+            matches!(&got[0].route, Route::Keying { reason } if reason.contains("label not found"))
+        );
+        assert!(matches!(&got[1].route, Route::Keying { reason } if reason.contains("no answer")));
+        // FAX: has a label right under it (DATE:), which is not its answer.
+        assert!(matches!(&got[2].route, Route::Keying { reason } if reason.contains("no answer")));
+    }
+
+    #[test]
+    fn a_label_printed_twice_with_different_answers_is_ambiguous() {
+        let words = vec![
+            at("Date:", 10, 100, 50, 97.0),
+            at("3/4/88", 80, 100, 60, 96.0),
+            at("Date:", 10, 500, 50, 97.0),
+            at("5/6/88", 80, 500, 60, 96.0),
+            at("cc:", 10, 700, 30, 97.0),
+            at("J.", 60, 700, 20, 96.0),
+            at("cc:", 10, 900, 30, 97.0),
+            at("J.", 60, 900, 20, 96.0),
+        ];
+        let set = FieldSet::new(&[linked("date", "Date"), linked("cc", "cc")]).unwrap();
+        let got = set.extract(&[&words], 0.8);
+        assert_eq!(got[0].value.as_deref(), Some("3/4/88"));
+        assert!((got[0].confidence - 0.48).abs() < 1e-4);
+        assert!(matches!(&got[0].route, Route::Keying { reason } if reason.contains("ambiguous")));
+        // The same answer twice is no doubt.
+        assert_eq!(got[1].route, Route::Accepted);
+    }
+
+    #[test]
+    fn a_linked_answer_must_match_a_given_pattern() {
+        let words = vec![
+            at("Phone:", 10, 100, 60, 97.0),
+            at("(212)", 90, 100, 50, 96.0),
+            at("555-0199", 145, 100, 80, 96.0),
+            at("Fax:", 10, 200, 40, 97.0),
+            at("none", 90, 200, 40, 96.0),
+        ];
+        let phone = |name: &str, label: &str| FieldSpec {
+            find: Some(Find::RightOrBelow),
+            ..spec(name, &[label], r"\d{3}-\d{4}", None)
+        };
+        let set = FieldSet::new(&[phone("phone", "Phone"), phone("fax", "Fax")]).unwrap();
+        let got = set.extract(&[&words], 0.8);
+        assert_eq!(got[0].value.as_deref(), Some("555-0199"));
+        assert_eq!(got[0].route, Route::Accepted);
+        assert_eq!(got[1].value.as_deref(), Some("none"));
+        assert!(matches!(&got[1].route, Route::Keying { reason } if reason.contains("pattern")));
+    }
+
+    #[test]
+    fn zone_by_anchor_is_scaled_by_the_pages_dpi() {
+        // At 100 dpi, 1 mm = 3.937 px. The anchor "Date:" is at (100, 200);
+        // the zone starts 20 mm (79 px) right of it, 0 mm down, 40 × 6 mm.
+        let words = vec![
+            at("Date:", 100, 200, 50, 97.0),
+            at("12", 185, 200, 20, 93.0),
+            at("May", 210, 200, 30, 91.0),
+            // Left of the zone (centre at 160 < 178.7).
+            at("x", 150, 200, 20, 99.0),
+            // Right of the zone (ends at 100+79+157 = 336).
+            at("Total:", 340, 200, 50, 97.0),
+        ];
+        let zone = Zone {
+            anchor: Some("Date:".into()),
+            unit: Unit::Mm,
+            dx: 20.0,
+            dy: 0.0,
+            w: 40.0,
+            h: 6.0,
+        };
+        let set = FieldSet::new(&[zoned("date", zone.clone())]).unwrap();
+        let got = set.extract_pages(
+            &[PageWords {
+                words: &words,
+                dpi: 100.0,
+            }],
+            0.8,
+        );
+        assert_eq!(got[0].value.as_deref(), Some("12 May"));
+        assert_eq!(got[0].route, Route::Accepted);
+        assert!((got[0].confidence - 0.91).abs() < 1e-4);
+        // At 300 dpi the same millimetres are three times the pixels: the
+        // zone starts at 336 px and holds "Total:".
+        let got = set.extract_pages(
+            &[PageWords {
+                words: &words,
+                dpi: 300.0,
+            }],
+            0.8,
+        );
+        assert_eq!(got[0].value.as_deref(), Some("Total:"));
+        // Inches: 0.8 in at 100 dpi = 80 px, 1.6 in wide.
+        let inches = Zone {
+            unit: Unit::In,
+            dx: 0.8,
+            w: 1.6,
+            h: 0.25,
+            ..zone
+        };
+        let set = FieldSet::new(&[zoned("date", inches)]).unwrap();
+        let got = set.extract_pages(
+            &[PageWords {
+                words: &words,
+                dpi: 100.0,
+            }],
+            0.8,
+        );
+        assert_eq!(got[0].value.as_deref(), Some("12 May"));
+    }
+
+    #[test]
+    fn zone_on_the_page_and_empty_or_unanchored_zones_go_to_keying() {
+        let words = vec![
+            at("ACME", 100, 40, 60, 97.0),
+            at("Ltd", 165, 40, 30, 70.0),
+            at("Ref:", 100, 600, 40, 97.0),
+        ];
+        let page = |dx: f32, dy: f32| Zone {
+            anchor: None,
+            unit: Unit::In,
+            dx,
+            dy,
+            w: 1.5,
+            h: 0.5,
+        };
+        let set = FieldSet::new(&[
+            zoned("company", page(0.9, 0.3)),
+            zoned("blank", page(5.0, 5.0)),
+            zoned(
+                "date",
+                Zone {
+                    anchor: Some("Date".into()),
+                    ..page(0.5, 0.0)
+                },
+            ),
+            zoned(
+                "ref",
+                Zone {
+                    anchor: Some("Ref".into()),
+                    ..page(0.5, 0.0)
+                },
+            ),
+        ])
+        .unwrap();
+        let got = set.extract_pages(
+            &[PageWords {
+                words: &words,
+                dpi: 100.0,
+            }],
+            0.8,
+        );
+        assert_eq!(got[0].value.as_deref(), Some("ACME Ltd"));
+        assert!(matches!(&got[0].route, Route::Keying { reason } if reason.contains("0.70")));
+        assert!(
+            matches!(&got[1].route, Route::Keying { reason } if reason == "nothing written in the zone")
+        );
+        assert!(
+            matches!(&got[2].route, Route::Keying { reason } if reason.contains("anchor not found"))
+        );
+        assert_eq!(got[3].value, None);
+        assert!(
+            matches!(&got[3].route, Route::Keying { reason } if reason.contains("by its anchor"))
+        );
+    }
+
+    #[test]
+    fn bad_zones_and_links_are_config_errors() {
+        let zone = Zone {
+            anchor: None,
+            unit: Unit::Mm,
+            dx: 0.0,
+            dy: 0.0,
+            w: 10.0,
+            h: 10.0,
+        };
+        let cases: Vec<(FieldSpec, &str)> = vec![
+            (
+                zoned(
+                    "a",
+                    Zone {
+                        w: 0.0,
+                        ..zone.clone()
+                    },
+                ),
+                "zone w and h must be more than 0",
+            ),
+            (
+                zoned(
+                    "b",
+                    Zone {
+                        h: f32::NAN,
+                        ..zone.clone()
+                    },
+                ),
+                "zone h must be a number",
+            ),
+            (
+                zoned(
+                    "c",
+                    Zone {
+                        anchor: Some(" : ".into()),
+                        ..zone.clone()
+                    },
+                ),
+                "zone anchor is empty",
+            ),
+            (
+                FieldSpec {
+                    find: Some(Find::Zone),
+                    ..spec("d", &[], FREE_TEXT, None)
+                },
+                "needs zone",
+            ),
+            (
+                FieldSpec {
+                    find: Some(Find::RightOrBelow),
+                    ..zoned("e", zone.clone())
+                },
+                "drop one of them",
+            ),
+            (
+                FieldSpec {
+                    find: Some(Find::RightOrBelow),
+                    ..spec("f", &[], FREE_TEXT, None)
+                },
+                "needs at least one label",
+            ),
+            (spec("g", &[":"], FREE_TEXT, None), "an empty label"),
+        ];
+        for (s, want) in cases {
+            let err = FieldSet::new(&[s.clone()]).unwrap_err().to_string();
+            assert!(
+                err.contains(want) && err.contains(&format!("field {}", s.name)),
+                "{err}"
+            );
+        }
     }
 }

@@ -114,6 +114,7 @@ pub fn mask(spec: &FieldSpec) -> String {
         Some(Validator::PrcId) => "18 characters: 17 digits, then a digit or X".into(),
         Some(Validator::Amount) => "amount, e.g. 12,345.00".into(),
         Some(Validator::Mobile) => "11 digits, starting with 1".into(),
+        None if spec.pattern == crate::extract::FREE_TEXT => "free text".into(),
         None => spec.pattern.clone(),
     }
 }
@@ -140,6 +141,8 @@ mod tests {
             validate,
             mask: None,
             case,
+            find: None,
+            zone: None,
         }
     }
 
