@@ -149,7 +149,12 @@ fn recognize_page(
         ColorMode::Bilevel => delivery.derived_bilevel,
         _ => delivery.derived_other,
     };
-    let rel = Objects::derived_rel(&claim.document_id, claim.seq, format.extension());
+    let rel = Objects::derived_rel(
+        &claim.document_id,
+        claim.seq,
+        claim.page_id,
+        format.extension(),
+    );
     let derived = encode::encode(&prepared.image, format, dpi, delivery.jpeg_quality)
         .map_err(|e| e.to_string())
         .and_then(|bytes| {
