@@ -90,10 +90,14 @@ pub struct ReviewOptions {
 }
 
 impl ReviewOptions {
-    /// Default orientation floor: see `config/folio.toml` for how it was chosen.
-    pub const DEFAULT_MIN_ORIENTATION: f32 = 0.05;
-    /// Default skew floor: see `config/folio.toml` for how it was chosen.
-    pub const DEFAULT_MIN_DESKEW: f32 = 0.05;
+    /// Default orientation floor: below every correctly turned page of
+    /// the samples and the deskew set (lowest 0.012, a landscape
+    /// two-column page), so only a page the stage barely decided is flagged.
+    pub const DEFAULT_MIN_ORIENTATION: f32 = 0.01;
+    /// Default skew floor: text pages of the samples and the deskew set
+    /// score 0.75 to 0.94; pages without text lines score 0 and are not
+    /// flagged.
+    pub const DEFAULT_MIN_DESKEW: f32 = 0.5;
 
     /// True when `flag` holds a document.
     pub fn holds(&self, flag: Flag) -> bool {

@@ -95,7 +95,7 @@ fn review(env: &Env, cfg: &Path, batch: &str) -> Vec<serde_json::Value> {
         .clone()
 }
 
-fn page<'a>(pages: &'a [serde_json::Value], seq: i64) -> &'a serde_json::Value {
+fn page(pages: &[serde_json::Value], seq: i64) -> &serde_json::Value {
     pages.iter().find(|p| p["seq"] == seq).unwrap()
 }
 
@@ -203,19 +203,16 @@ fn flags_hold_the_document_until_decided_then_keep_and_drop_package() {
 
     // The text summary names the document, its undecided flags and how
     // to decide.
-    let (o2, _) = (
-        folio(
-            &env,
-            &cfg,
-            &[
-                "run",
-                dir.to_str().unwrap(),
-                "--out",
-                env.out().to_str().unwrap(),
-                "--quiet",
-            ],
-        ),
-        (),
+    let o2 = folio(
+        &env,
+        &cfg,
+        &[
+            "run",
+            dir.to_str().unwrap(),
+            "--out",
+            env.out().to_str().unwrap(),
+            "--quiet",
+        ],
     );
     assert_eq!(o2.status.code(), Some(4), "{}", text(&o2));
     let said = String::from_utf8_lossy(&o2.stdout);
@@ -557,4 +554,92 @@ fn rescan_loop(pg: Option<&str>) {
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
     let o = f(&["verify", out.to_str().unwrap()]);
     assert!(o.status.success(), "folio verify: {}", text(&o));
+}
+
+/// `folio watch` takes a re-scan folder (its manifest completes it) into
+/// the original document, which is then packaged with the new image; a
+/// folder whose manifest names a page not awaiting a re-scan is moved to
+/// `failed/` with the reason, nothing queued.
+#[test]
+fn folio_watch_takes_a_rescan_folder_too() {
+    let env = Env::new();
+    let cfg = config(&env, "hold = [\"blank\"]\n\n[watch]\npoll_seconds = 0.2");
+    let dir = batch(&env);
+    let (o, summary) = run(&env, &cfg, &dir);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let batch_id = summary["batch"]["id"].as_str().unwrap().to_string();
+    let doc = summary["held"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pages = review(&env, &cfg, &batch_id);
+    let (p2, p3) = (
+        page(&pages, 2)["page_id"].as_i64().unwrap(),
+        page(&pages, 3)["page_id"].as_i64().unwrap(),
+    );
+    assert!(decide(&env, &cfg, p2, "keep", "").status.success());
+    assert!(
+        decide(&env, &cfg, p3, "rescan", "fed blank side up")
+            .status
+            .success()
+    );
+
+    let watch = env.dir.path().join("watch");
+    let prepare = |name: &str, replaces: &str| -> PathBuf {
+        let d = env.dir.path().join("staging").join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let mut img = sample("0001_phototest.tif");
+        image::imageops::flip_vertical_in_place(&mut img);
+        write_tiff(&d.join("p1.tif"), &[img]);
+        std::fs::write(
+            d.join("batch.toml"),
+            format!("rescan_of = \"{batch_id}\"\nreplaces = [\"{replaces}\"]\n"),
+        )
+        .unwrap();
+        d
+    };
+    let wrong = prepare("rescan-wrong", &format!("{doc}:2"));
+    let good = prepare("rescan-good", &format!("{doc}:3"));
+    let new_sha = sha256(&good.join("p1.tif"));
+    std::fs::create_dir_all(&watch).unwrap();
+    std::fs::rename(&wrong, watch.join("rescan-wrong")).unwrap();
+    std::fs::rename(&good, watch.join("rescan-good")).unwrap();
+    let mut child = env
+        .folio(&[
+            "--config",
+            cfg.to_str().unwrap(),
+            "watch",
+            watch.to_str().unwrap(),
+            "--out",
+            env.out().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let pkg = package_of(&env.out(), &doc);
+    let failed_note = watch.join("failed/rescan-wrong.reason.txt");
+    while !(pkg.join("bagit.txt").is_file() && failed_note.is_file())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert!(pkg.join("bagit.txt").is_file(), "no package after 120 s");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        masters(&pkg).contains(&new_sha),
+        "the new image is a master"
+    );
+    assert!(!masters(&pkg).contains(&sha256(&dir.join("b.png"))));
+    let reason = std::fs::read_to_string(&failed_note).unwrap();
+    assert!(
+        reason.contains("batch.toml") && reason.contains("does not await a re-scan"),
+        "{reason}"
+    );
+    verify(&env, &cfg);
 }
