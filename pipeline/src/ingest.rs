@@ -577,8 +577,41 @@ pub async fn ingest_rescan(
     let out = PathBuf::from(&batch.out_dir);
     let quarantine = PathBuf::from(&batch.quarantine_dir);
     if accepted.is_empty() && !known.is_empty() {
-        // Taken in before (a second `folio run` of the folder): nothing
-        // new; the caller works the batch to its end.
+        // Taken in before (a second `folio run` of the folder): each page
+        // it names is already one of its files. Nothing new; the caller
+        // works the batch to its end.
+        let mine: Vec<String> = listing
+            .files
+            .iter()
+            .map(|p| relative_name(input, p))
+            .collect();
+        let shas: Vec<String> = {
+            let mut v = Vec::new();
+            for (rel, _) in &known {
+                if let Some(path) = listing
+                    .files
+                    .iter()
+                    .find(|p| relative_name(input, p) == *rel)
+                    && let Ok(bytes) = std::fs::read(path)
+                {
+                    v.push(sha256_hex(&bytes));
+                }
+            }
+            v
+        };
+        for (doc, page) in &replaces {
+            let done = store
+                .rescan_target(doc, *page)
+                .await?
+                .is_some_and(|t| shas.contains(&t.file_sha256));
+            if !done {
+                return Err(bad(format!(
+                    "the folder's files ({}) are already in the store, and \"{doc}:{page}\" is not one of them: \
+                     a re-scan must be a new scan; nothing was queued",
+                    mine.join(", ")
+                )));
+            }
+        }
         return Ok(Intake {
             batch,
             accepted: Vec::new(),

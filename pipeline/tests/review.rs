@@ -585,11 +585,15 @@ fn folio_watch_takes_a_rescan_folder_too() {
     );
 
     let watch = env.dir.path().join("watch");
-    let prepare = |name: &str, replaces: &str| -> PathBuf {
+    let prepare = |name: &str, replaces: &str, flip: bool| -> PathBuf {
         let d = env.dir.path().join("staging").join(name);
         std::fs::create_dir_all(&d).unwrap();
         let mut img = sample("0001_phototest.tif");
-        image::imageops::flip_vertical_in_place(&mut img);
+        if flip {
+            image::imageops::flip_vertical_in_place(&mut img);
+        } else {
+            image::imageops::flip_horizontal_in_place(&mut img);
+        }
         write_tiff(&d.join("p1.tif"), &[img]);
         std::fs::write(
             d.join("batch.toml"),
@@ -598,8 +602,8 @@ fn folio_watch_takes_a_rescan_folder_too() {
         .unwrap();
         d
     };
-    let wrong = prepare("rescan-wrong", &format!("{doc}:2"));
-    let good = prepare("rescan-good", &format!("{doc}:3"));
+    let wrong = prepare("rescan-wrong", &format!("{doc}:2"), false);
+    let good = prepare("rescan-good", &format!("{doc}:3"), true);
     let new_sha = sha256(&good.join("p1.tif"));
     std::fs::create_dir_all(&watch).unwrap();
     std::fs::rename(&wrong, watch.join("rescan-wrong")).unwrap();
@@ -613,23 +617,30 @@ fn folio_watch_takes_a_rescan_folder_too() {
             "--out",
             env.out().to_str().unwrap(),
         ])
+        .env("FOLIO_LOG", "folio=info")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(env.dir.path().join("watch.err")).unwrap())
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let pkg = package_of(&env.out(), &doc);
     let failed_note = watch.join("failed/rescan-wrong.reason.txt");
-    while !(pkg.join("bagit.txt").is_file() && failed_note.is_file())
+    // The package's folder is looked up again each time: it appears
+    // under the batch delivery once published.
+    while !(package_of(&env.out(), &doc).join("bagit.txt").is_file() && failed_note.is_file())
         && std::time::Instant::now() < deadline
     {
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
+    let pkg = package_of(&env.out(), &doc);
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
     let status = child.wait().unwrap();
-    assert!(pkg.join("bagit.txt").is_file(), "no package after 120 s");
+    let log = std::fs::read_to_string(env.dir.path().join("watch.err")).unwrap_or_default();
+    assert!(
+        pkg.join("bagit.txt").is_file(),
+        "no package after 120 s; folio watch said:\n{log}"
+    );
     assert_eq!(status.code(), Some(0));
     assert!(
         masters(&pkg).contains(&new_sha),

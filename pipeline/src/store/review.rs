@@ -168,6 +168,8 @@ pub struct RescanTarget {
     /// Its decision (a re-scan may only replace a page awaiting one).
     pub decision: Option<Decision>,
     pub replaced_by: Option<i64>,
+    /// The file its image comes from.
+    pub file_sha256: String,
 }
 
 /// The pages that hold a document (`$1` = document id): undecided
@@ -753,7 +755,7 @@ impl Store {
         seq: i64,
     ) -> Result<Option<RescanTarget>, FolioError> {
         let row = sqlx::query(
-            "SELECT p.id, d.batch_id, p.decision, p.replaced_by FROM pages p JOIN documents d ON d.id = p.document_id \
+            "SELECT p.id, d.batch_id, p.decision, p.replaced_by, p.file_sha256 FROM pages p JOIN documents d ON d.id = p.document_id \
              WHERE p.document_id = $1 AND p.seq = $2",
         )
         .bind(doc)
@@ -768,6 +770,7 @@ impl Store {
                 batch_id: r.try_get(1)?,
                 decision: decision.and_then(|d| d.parse().ok()),
                 replaced_by: r.try_get(3)?,
+                file_sha256: r.try_get(4)?,
             })
         })
         .transpose()
