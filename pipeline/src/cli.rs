@@ -10,7 +10,7 @@ use crate::run::{self, RunOptions, RunSummary};
 use crate::settings::{Settings, WatchFolder};
 use crate::store::{Actor, Store};
 use crate::work::{self, Scope};
-use crate::{acceptance, eval, inspect, monthly, qc, report, status, verify, watch, web};
+use crate::{acceptance, eval, inspect, monthly, qc, report, review, status, verify, watch, web};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -206,6 +206,45 @@ pub enum Command {
     Accept {
         #[command(subcommand)]
         command: AcceptCommand,
+    },
+    /// Review holds: flagged pages, decisions (keep, drop, re-scan) and
+    /// open re-scan requests.
+    Review {
+        #[command(subcommand)]
+        command: ReviewCommand,
+    },
+}
+
+/// `folio review …`
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// A batch's flagged pages with their flags and decisions.
+    List {
+        /// A batch id, name or source folder.
+        batch: String,
+        /// Every page of the batch as JSON (flagged or not).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide one page: keep it, drop it from the package, or request a
+    /// re-scan. Packages the document once its last hold is decided.
+    Decide {
+        /// The page id (`folio review list` shows it).
+        page_id: i64,
+        /// keep, drop or rescan.
+        decision: crate::store::review::Decision,
+        /// Why (recorded in the page's history).
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The open re-scan requests of a batch (printable, or CSV).
+    Rescans {
+        /// A batch id, name or source folder.
+        batch: String,
+        #[arg(long)]
+        csv: bool,
     },
 }
 
@@ -564,6 +603,12 @@ async fn dispatch(command: Command, mut settings: Settings) -> Result<ExitCode, 
             store.close().await;
             code
         }
+        Command::Review { command } => {
+            let store = Store::open(&settings.database_url).await?;
+            let code = review_command(&store, settings, command).await;
+            store.close().await;
+            code
+        }
         Command::Verify {
             paths,
             no_store,
@@ -586,6 +631,60 @@ async fn dispatch(command: Command, mut settings: Settings) -> Result<ExitCode, 
             let code = qc::run(&store, &batch, json).await;
             store.close().await;
             code
+        }
+    }
+}
+
+async fn review_command(
+    store: &Store,
+    settings: Settings,
+    command: ReviewCommand,
+) -> Result<ExitCode, FolioError> {
+    match command {
+        ReviewCommand::List { batch, json } => review::run_list(store, &batch, json).await,
+        ReviewCommand::Rescans { batch, csv } => review::run_rescans(store, &batch, csv).await,
+        ReviewCommand::Decide {
+            page_id,
+            decision,
+            reason,
+            json,
+        } => {
+            let pool = Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .thread_name(|_| "folio-package".into())
+                    .build()
+                    .map_err(|e| FolioError::Internal(e.to_string()))?,
+            );
+            let d = review::decide(
+                store,
+                Arc::new(settings),
+                pool,
+                &Actor::user(),
+                page_id,
+                decision,
+                &reason,
+            )
+            .await?;
+            if json {
+                print_json(&d)?;
+            } else {
+                println!(
+                    "page {page_id}: {decision} recorded · document {}: {} undecided holding page(s) left{}",
+                    d.document_id,
+                    d.undecided_left,
+                    if d.packaged {
+                        " · packaged".to_string()
+                    } else {
+                        match store.document_state(&d.document_id).await? {
+                            Some(s) if s == "finishing" => " · still held (undecided flags, a re-scan to come, or its batch's page count)".to_string(),
+                            Some(s) => format!(" · {s}"),
+                            None => String::new(),
+                        }
+                    }
+                );
+            }
+            Ok(ExitCode::Ok)
         }
     }
 }
@@ -769,6 +868,22 @@ fn print_summary(s: &RunSummary, db: &str) {
             "every document finished".into()
         }
     );
+    if !s.held.is_empty() {
+        println!(
+            "HELD FOR REVIEW ({} document(s)): not packaged until each holding page is decided",
+            s.held.len()
+        );
+        for d in &s.held {
+            println!("  {}:", d.document_id);
+            for p in &d.pages {
+                review::print_page(p);
+            }
+        }
+        println!(
+            "decide with `folio review decide PAGE_ID keep|drop|rescan [--reason TEXT]` (all pages: `folio review list {}`); re-scans: `folio review rescans {}`",
+            s.batch.id, s.batch.id
+        );
+    }
     match &s.delivery {
         Some(d) => println!(
             "packages: {} (batch delivery: index.csv, index.xlsx, delivery.json; check with `folio verify {}`)",

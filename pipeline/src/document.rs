@@ -14,8 +14,10 @@ use crate::qa;
 use crate::searchable::{self, PageSource};
 use crate::settings::{DocClass, Settings};
 use crate::store::intake::WatchedBatch;
+use crate::store::review::Decision;
 use crate::store::{
-    DocState, DocumentOutcome, DocumentWork, Event, FieldRow, PageState, RescanCandidate,
+    DocState, DocumentOutcome, DocumentWork, Event, FieldRow, FileRow, PageState, RescanCandidate,
+    StoredPage,
 };
 use folio_stages::decode::Format;
 use folio_stages::extract::{FieldValue, PageWords, Route};
@@ -32,7 +34,7 @@ use std::path::{Path, PathBuf};
 pub fn build(
     work: &DocumentWork,
     class: &DocClass,
-    candidates: &[RescanCandidate],
+    rescans: &[(i64, String)],
     intake: Option<&WatchedBatch>,
     history: &[Event],
     settings: &Settings,
@@ -45,7 +47,7 @@ pub fn build(
     let parts = Parts {
         work,
         class,
-        candidates,
+        rescans,
         intake,
         history,
         settings,
@@ -63,7 +65,8 @@ pub fn build(
 struct Parts<'a> {
     work: &'a DocumentWork,
     class: &'a DocClass,
-    candidates: &'a [RescanCandidate],
+    /// `(page seq, label of the page it repeats)`.
+    rescans: &'a [(i64, String)],
     /// How the batch came in through a watch folder (operator, manifest).
     intake: Option<&'a WatchedBatch>,
     /// The document's history so far (for `logs/events.json`).
@@ -76,7 +79,7 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
     let Parts {
         work,
         class,
-        candidates,
+        rescans,
         intake,
         history,
         settings,
@@ -112,7 +115,20 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
             .map(|f| qa::sample(field_row(f), &work.id, settings.keying.qa_share))
             .collect()
     };
-    let rescans = find_rescans(work, candidates, settings);
+    // Pages a person (or the `drop_blank_backs` rule) dropped are left
+    // out of everything derived; a master none of whose pages is kept is
+    // left out too. A master with a kept page stays byte for byte, and
+    // the index says which of its pages were dropped.
+    let dropped = |p: &StoredPage| p.decision == Some(Decision::Drop);
+    let kept_files: Vec<&FileRow> = work
+        .files
+        .iter()
+        .filter(|f| {
+            work.pages
+                .iter()
+                .any(|p| p.file_sha256 == f.sha256 && !dropped(p))
+        })
+        .collect();
 
     // Masters, byte for byte, named by position (never by the scanner's
     // name, which stays in the index and metadata), proved against their
@@ -122,7 +138,7 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
     let mut custody = Vec::new();
     let mut described = Vec::new();
     let mut failure: Option<String> = None;
-    for (k, f) in work.files.iter().enumerate() {
+    for (k, f) in kept_files.iter().enumerate() {
         let ext = extension_of(&objects.original(&f.sha256));
         let rel = layout::master(doc, k + 1, ext);
         match export::copy_verified(&objects.original(&f.sha256), &staging.join(&rel), &f.sha256) {
@@ -148,14 +164,29 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
     let mut page_index = Vec::new();
     let mut pdf_pages = Vec::new();
     let mut failed_pages = 0;
+    let mut dropped_index = Vec::new();
     for (page, page_words) in work.pages.iter().zip(&words) {
         let seq = page.seq;
         let r = &page.result;
-        let file_no = work
-            .files
-            .iter()
-            .position(|f| f.sha256 == page.file_sha256)
-            .unwrap_or(0);
+        let kept_no = kept_files.iter().position(|f| f.sha256 == page.file_sha256);
+        if dropped(page) {
+            let name = work
+                .files
+                .iter()
+                .find(|f| f.sha256 == page.file_sha256)
+                .map(|f| f.original_name.clone());
+            dropped_index.push(json!({
+                "seq": seq,
+                "original": kept_no.map(|k| custody[k].0.clone()),
+                "original_name": name,
+                "sha256": page.file_sha256,
+                "file_page": page.file_page,
+                "decided_by": page.decided_by,
+                "reason": page.decision_reason,
+            }));
+            continue;
+        }
+        let file_no = kept_no.unwrap_or(0);
         let text_rel = layout::text(doc, seq);
         export::write_file(&staging.join(&text_rel), r.ocr_text.as_bytes())?;
         let mut page_failure = r.failure.clone();
@@ -207,7 +238,7 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
         page_index.push(json!({
             "seq": seq,
             "original": custody[file_no].0,
-            "original_name": work.files[file_no].original_name,
+            "original_name": kept_files[file_no].original_name,
             "sha256": page.file_sha256,
             "file_page": page.file_page,
             "derived": derived_rel,
@@ -217,6 +248,11 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
             "color": r.color,
             "image": report,
             "rescan_of": rescan_of,
+            "review": page.decision.map(|d| json!({
+                "decision": d,
+                "decided_by": page.decided_by,
+                "reason": page.decision_reason,
+            })),
             "ocr_confidence": (page.state == PageState::Done).then_some(r.ocr_confidence),
             "failure": page_failure.as_ref().map(|f| {
                 let (stage, reason) = f.split_once(": ").unwrap_or(("", f));
@@ -294,6 +330,7 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
         "pdf": pdf_rel,
         "originals": originals,
         "pages": page_index,
+        "dropped_pages": dropped_index,
         "fields": fields.iter().map(|f| (f.name.clone(), index_field(f))).collect::<serde_json::Map<_, _>>(),
     });
     let index_text =
@@ -332,7 +369,7 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
         state,
         package_path: dest.to_string_lossy().to_string(),
         fields: if rekeyed { Vec::new() } else { fields },
-        rescans,
+        rescans: rescans.to_vec(),
         rekeyed,
     })
 }
@@ -408,7 +445,7 @@ fn bag_info(
 /// page ingested before it, or against a later one whose document is
 /// already final (it can no longer be flagged itself), so each pair is
 /// flagged once. Blank pages are never re-scans of one another.
-fn find_rescans(
+pub fn find_rescans(
     work: &DocumentWork,
     candidates: &[RescanCandidate],
     settings: &Settings,

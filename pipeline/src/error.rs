@@ -56,6 +56,14 @@ pub enum FolioError {
         from: String,
         to: String,
     },
+    /// A thing named on the command line or in a request is not in the
+    /// store (a page id, a batch): exit 3, HTTP 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request contradicts the thing's state (a decision on a page
+    /// of a document already packaged): exit 2, HTTP 409.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -67,7 +75,8 @@ impl FolioError {
             FolioError::Config { .. } | FolioError::UnknownClass { .. } | FolioError::Usage(_) => {
                 ExitCode::Usage
             }
-            FolioError::Input { .. } => ExitCode::Input,
+            FolioError::Input { .. } | FolioError::NotFound(_) => ExitCode::Input,
+            FolioError::Conflict(_) => ExitCode::Usage,
             FolioError::Output { .. } | FolioError::Space { .. } => ExitCode::Output,
             FolioError::Interrupted(_) => ExitCode::Interrupted,
             FolioError::Store { .. } => ExitCode::Store,

@@ -10,7 +10,9 @@ use crate::error::FolioError;
 use crate::objects::{self, Objects};
 use crate::plan::{self, ClassPlanner};
 use crate::settings::Settings;
+use crate::store::review::{Decision, RescanPage};
 use crate::store::{Actor, BatchRow, FileRow, FileState, IngestRequest, QueuedDocument, Store};
+use crate::watch::manifest::{self, Manifest};
 use folio_stages::decode::{self, Format};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -257,6 +259,12 @@ pub async fn ingest(
             "not a folder (give the folder that holds the batch's page files)",
         ));
     }
+    // A re-scan folder (its batch.toml names the batch and the pages it
+    // replaces) goes into the original batch's documents.
+    let manifest_path = input.join(&settings.watch.manifest);
+    if let Some(m) = rescan_manifest(&manifest_path)? {
+        return ingest_rescan(store, settings, pool, &input, &manifest_path, &m, actor).await;
+    }
     std::fs::create_dir_all(&opts.out).map_err(|e| FolioError::output(&opts.out, e))?;
     let out = opts
         .out
@@ -435,6 +443,268 @@ pub async fn ingest(
         quarantined,
         ignored: listing.ignored,
         documents: outcome.documents,
+        quarantine,
+        out,
+    })
+}
+
+/// The folder's manifest when it is a re-scan manifest. A manifest that
+/// cannot be read is an error only when it means to be one (it names
+/// `rescan_of` or `replaces`): `folio run` and `folio ingest` otherwise
+/// leave manifests to `folio watch`, as before.
+fn rescan_manifest(path: &Path) -> Result<Option<Manifest>, FolioError> {
+    match manifest::read(path) {
+        Ok(Some(m)) if m.rescan_of.is_some() || !m.replaces.is_empty() => Ok(Some(m)),
+        Ok(_) => Ok(None),
+        Err(e) => {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if text.contains("rescan_of") || text.contains("replaces") {
+                Err(FolioError::input(path, e))
+            } else {
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Takes a re-scan folder in: `manifest` (its `batch.toml`) names the
+/// batch (`rescan_of`) and, per page of the folder in page order (files
+/// by name, then pages), the page it replaces (`replaces`). Everything
+/// is checked before anything is kept — the batch is known, each
+/// `DOC:PAGE` is a page of it awaiting a re-scan, every file is good and
+/// new, the folder holds exactly one page per entry — and a failed check
+/// is an error naming the manifest, with nothing queued. Then the files
+/// go into the object store and one store transaction puts each new page
+/// in its old page's place; the documents go back to the queue.
+#[allow(clippy::too_many_arguments)]
+pub async fn ingest_rescan(
+    store: &Store,
+    settings: &Settings,
+    pool: &rayon::ThreadPool,
+    input: &Path,
+    manifest_path: &Path,
+    m: &Manifest,
+    actor: &Actor,
+) -> Result<Intake, FolioError> {
+    let bad = |reason: String| FolioError::input(manifest_path, reason);
+    let name = manifest_path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let replaces = m
+        .rescan(&name)
+        .map_err(|e| FolioError::input(manifest_path, e))?
+        .unwrap_or_default();
+    let key = m.rescan_of.clone().unwrap_or_default();
+    let batch = match store.find_batch(&key).await? {
+        Some(b) => Some(b),
+        None => match store
+            .watched_batches()
+            .await?
+            .into_iter()
+            .find(|w| w.source_name == key)
+        {
+            Some(w) => store.batch(&w.batch_id).await?,
+            None => None,
+        },
+    };
+    let batch = batch.ok_or_else(|| {
+        bad(format!(
+            "rescan_of = \"{key}\": no such batch in the store (give its id, name or folder); nothing was queued"
+        ))
+    })?;
+
+    let mut listing = list_files(input)?;
+    let (_, pages): (Vec<PathBuf>, Vec<PathBuf>) = std::mem::take(&mut listing.files)
+        .into_iter()
+        .partition(|p| {
+            p.parent() == Some(input)
+                && p.file_name().is_some_and(|n| {
+                    n == settings.watch.marker.as_str() || n == settings.watch.manifest.as_str()
+                })
+        });
+    listing.files = pages;
+    if let Some((rel, reason)) = listing.refused.first() {
+        return Err(bad(format!(
+            "the re-scan folder's {rel} {reason}; nothing was queued"
+        )));
+    }
+    let checks: Vec<Check> = pool.install(|| {
+        listing
+            .files
+            .par_iter()
+            .map(|p| check_file(p, settings))
+            .collect()
+    });
+    let mut accepted: Vec<(AcceptedFile, u64)> = Vec::new();
+    let mut known = Vec::new();
+    for (path, check) in listing.files.iter().zip(checks) {
+        let rel = relative_name(input, path);
+        match check {
+            Check::Good {
+                sha256,
+                bytes,
+                pages,
+                pixels,
+                format,
+            } => {
+                if accepted.iter().any(|(f, _)| f.sha256 == sha256) {
+                    return Err(bad(format!(
+                        "{rel} has the same content as another file of the folder; nothing was queued"
+                    )));
+                }
+                if let Some(k) = store.file(&sha256).await? {
+                    known.push((rel, k.state.as_str().to_string()));
+                    continue;
+                }
+                accepted.push((
+                    AcceptedFile {
+                        path: path.clone(),
+                        name: rel,
+                        sha256,
+                        bytes,
+                        pages,
+                        format,
+                    },
+                    pixels,
+                ));
+            }
+            Check::Bad { reason, .. } => {
+                return Err(bad(format!(
+                    "{rel} cannot be used as a re-scan: {reason}; nothing was queued"
+                )));
+            }
+        }
+    }
+    let out = PathBuf::from(&batch.out_dir);
+    let quarantine = PathBuf::from(&batch.quarantine_dir);
+    if accepted.is_empty() && !known.is_empty() {
+        // Taken in before (a second `folio run` of the folder): each page
+        // it names is already one of its files. Nothing new; the caller
+        // works the batch to its end.
+        let mine: Vec<String> = listing
+            .files
+            .iter()
+            .map(|p| relative_name(input, p))
+            .collect();
+        let shas: Vec<String> = {
+            let mut v = Vec::new();
+            for (rel, _) in &known {
+                if let Some(path) = listing
+                    .files
+                    .iter()
+                    .find(|p| relative_name(input, p) == *rel)
+                    && let Ok(bytes) = std::fs::read(path)
+                {
+                    v.push(sha256_hex(&bytes));
+                }
+            }
+            v
+        };
+        for (doc, page) in &replaces {
+            let done = store
+                .rescan_target(doc, *page)
+                .await?
+                .is_some_and(|t| shas.contains(&t.file_sha256));
+            if !done {
+                return Err(bad(format!(
+                    "the folder's files ({}) are already in the store, and \"{doc}:{page}\" is not one of them: \
+                     a re-scan must be a new scan; nothing was queued",
+                    mine.join(", ")
+                )));
+            }
+        }
+        return Ok(Intake {
+            batch,
+            accepted: Vec::new(),
+            known,
+            duplicates: Vec::new(),
+            quarantined: Vec::new(),
+            ignored: listing.ignored,
+            documents: Vec::new(),
+            quarantine,
+            out,
+        });
+    }
+    if let Some((rel, _)) = known.first() {
+        return Err(bad(format!(
+            "{rel} is already in the store (the same content arrived before); a re-scan must be a new scan; nothing was queued"
+        )));
+    }
+    let found: usize = accepted.iter().map(|(f, _)| f.pages).sum();
+    if found != replaces.len() {
+        return Err(bad(format!(
+            "the folder holds {found} page(s) but `replaces` names {}: one entry per page, in page order; nothing was queued",
+            replaces.len()
+        )));
+    }
+    let mut targets = Vec::with_capacity(replaces.len());
+    for (doc, page) in &replaces {
+        let t = store.rescan_target(doc, *page).await?.ok_or_else(|| {
+            bad(format!(
+                "replaces \"{doc}:{page}\": no page {page} in a document {doc}; nothing was queued"
+            ))
+        })?;
+        if t.batch_id != batch.id {
+            return Err(bad(format!(
+                "replaces \"{doc}:{page}\": that page is not in batch {} ({}); nothing was queued",
+                batch.name, batch.id
+            )));
+        }
+        if let Some(by) = t.replaced_by {
+            return Err(bad(format!(
+                "replaces \"{doc}:{page}\": already replaced by the re-scanned page {by}; nothing was queued"
+            )));
+        }
+        if t.decision != Some(Decision::Rescan) {
+            return Err(bad(format!(
+                "replaces \"{doc}:{page}\": page id {} does not await a re-scan (decision: {}); \
+                 request one with `folio review decide {} rescan`; nothing was queued",
+                t.page_id,
+                t.decision.map(|d| d.as_str()).unwrap_or("none"),
+                t.page_id
+            )));
+        }
+        targets.push(t.page_id);
+    }
+
+    let objects = Objects::new(&settings.objects_dir);
+    check_space(&objects, &out, &accepted)?;
+    for (file, _) in &accepted {
+        objects.put(&file.path, &file.sha256)?;
+    }
+    let mut new_pages = Vec::with_capacity(found);
+    let mut next = targets.iter();
+    for (f, _) in &accepted {
+        for k in 0..f.pages {
+            if let Some(replaces) = next.next() {
+                new_pages.push(RescanPage {
+                    sha256: f.sha256.clone(),
+                    file_page: k as i64 + 1,
+                    replaces: *replaces,
+                });
+            }
+        }
+    }
+    let rows: Vec<FileRow> = accepted
+        .iter()
+        .map(|(f, _)| FileRow {
+            batch_id: batch.id.clone(),
+            ..file_row(f, FileState::Arrived, None)
+        })
+        .collect();
+    let documents = store
+        .ingest_rescan(&batch.id, &rows, &new_pages, manifest_path, actor)
+        .await?;
+    let batch = store.batch(&batch.id).await?.unwrap_or(batch);
+    Ok(Intake {
+        batch,
+        accepted: accepted.into_iter().map(|(f, _)| f).collect(),
+        known,
+        duplicates: Vec::new(),
+        quarantined: Vec::new(),
+        ignored: listing.ignored,
+        documents,
         quarantine,
         out,
     })

@@ -28,6 +28,7 @@ pub mod progress;
 pub mod qa;
 pub mod qc;
 pub mod report;
+pub mod review;
 pub mod run;
 pub mod searchable;
 pub mod settings;

@@ -106,8 +106,10 @@ impl Objects {
     }
 
     /// Where a page's derived image goes, relative to the root.
-    pub fn derived_rel(document_id: &str, seq: i64, extension: &str) -> String {
-        format!("derived/{document_id}/p{seq:04}.{extension}")
+    pub fn derived_rel(document_id: &str, seq: i64, page_id: i64, extension: &str) -> String {
+        // The page id keeps a re-scanned page (which takes the seq of the
+        // page it replaces) from overwriting the replaced page's image.
+        format!("derived/{document_id}/p{seq:04}-{page_id}.{extension}")
     }
 
     /// Writes bytes under the root at `rel` atomically (temp, fsync, rename).

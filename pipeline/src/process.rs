@@ -244,7 +244,12 @@ fn recognize_page(
         ColorMode::Bilevel => delivery.derived_bilevel,
         _ => delivery.derived_other,
     };
-    let rel = Objects::derived_rel(&claim.document_id, claim.seq, format.extension());
+    let rel = Objects::derived_rel(
+        &claim.document_id,
+        claim.seq,
+        claim.page_id,
+        format.extension(),
+    );
     let encoded = encode::encode(&prepared.image, format, dpi, delivery.jpeg_quality);
     steps.encode_ms = ms_since(started);
     let started = Instant::now();

@@ -8,6 +8,7 @@ use crate::error::FolioError;
 use crate::ingest::{self, IngestOptions, Intake};
 use crate::progress::Progress;
 use crate::settings::Settings;
+use crate::store::review::HeldDocument;
 use crate::store::{Actor, BatchRow, DocState, PageCounts, Store};
 use crate::work::{self, Scope, WorkReport};
 use folio_stages::orient::OsdEngine;
@@ -53,6 +54,9 @@ pub struct RunSummary {
     /// Documents this run's ingest queued, as they ended.
     pub documents: Vec<DocSummary>,
     pub documents_awaiting_keying: usize,
+    /// Documents of the batch held for review, with the pages that hold
+    /// them.
+    pub held: Vec<HeldDocument>,
     /// Pages of the whole batch per state (other runs' work included).
     pub batch_pages: PageCounts,
     pub pages: usize,
@@ -74,11 +78,14 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// True when an operator must look at something: quarantined files
-    /// or failed pages anywhere in the batch (also when another run or
-    /// worker processed them).
+    /// True when an operator must look at something: quarantined files,
+    /// failed pages anywhere in the batch (also when another run or
+    /// worker processed them), or documents held for review.
     pub fn needs_attention(&self) -> bool {
-        !self.intake.quarantined.is_empty() || self.pages_failed > 0 || self.batch_pages.failed > 0
+        !self.intake.quarantined.is_empty()
+            || self.pages_failed > 0
+            || self.batch_pages.failed > 0
+            || !self.held.is_empty()
     }
 }
 
@@ -181,6 +188,7 @@ pub async fn run(
         .filter(|r| mine.contains(&r.document_id.as_str()))
         .collect();
     let (batch_pages, _) = store.batch_counts(&batch_id).await?;
+    let held = store.held_documents(&batch_id).await?;
     let seconds = started.elapsed().as_secs_f64();
     let pages = intake.pages();
     Ok(RunSummary {
@@ -192,6 +200,7 @@ pub async fn run(
             .filter(|d| d.state == DocState::AwaitingKeying.as_str())
             .count(),
         documents,
+        held,
         batch_pages,
         pages,
         pages_failed: rows.iter().filter(|r| r.outcome != "ok").count(),

@@ -9,6 +9,7 @@ use folio_stages::extract::{FieldSet, FieldSpec};
 use folio_stages::prepare::ImageOptions;
 use folio_stages::recognize::OcrOptions;
 use folio_stages::rescan::RescanOptions;
+use folio_stages::review::{Flag, FlagThresholds};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,103 @@ pub struct RawConfig {
     pub watch: WatchOptions,
     pub acceptance: AcceptanceOptions,
     pub delivery: DeliveryOptions,
+    pub review: RawReviewOptions,
+}
+
+/// `[review]` as written: which flags hold a document for a person's
+/// decision, and the confidences below which a finding is flagged.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawReviewOptions {
+    /// Flag names that hold a document until decided; `[]` packages
+    /// unattended.
+    pub hold: Vec<String>,
+    /// Blank back sides (even pages of a document) are dropped without
+    /// asking.
+    pub drop_blank_backs: bool,
+    /// Orientation confidence (0..1) below which a page is flagged.
+    pub min_orientation_confidence: f32,
+    /// Skew confidence (0..1) below which a page with text lines is
+    /// flagged.
+    pub min_deskew_confidence: f32,
+}
+
+impl Default for RawReviewOptions {
+    fn default() -> Self {
+        RawReviewOptions {
+            hold: vec!["page_count".into()],
+            drop_blank_backs: false,
+            min_orientation_confidence: ReviewOptions::DEFAULT_MIN_ORIENTATION,
+            min_deskew_confidence: ReviewOptions::DEFAULT_MIN_DESKEW,
+        }
+    }
+}
+
+/// `[review]`, validated: the holding flags are known flags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewOptions {
+    /// Flags that hold a document until a person decides each flagged page.
+    pub hold: Vec<Flag>,
+    /// Record a `drop` decision for blank even pages automatically.
+    pub drop_blank_backs: bool,
+    /// The confidences below which orientation and skew are flagged.
+    pub thresholds: FlagThresholds,
+}
+
+impl ReviewOptions {
+    /// Default orientation floor: below every correctly turned page of
+    /// the samples and the deskew set (lowest 0.012, a landscape
+    /// two-column page), so only a page the stage barely decided is flagged.
+    pub const DEFAULT_MIN_ORIENTATION: f32 = 0.01;
+    /// Default skew floor: text pages of the samples and the deskew set
+    /// score 0.75 to 0.94; pages without text lines score 0 and are not
+    /// flagged.
+    pub const DEFAULT_MIN_DESKEW: f32 = 0.5;
+
+    /// True when `flag` holds a document.
+    pub fn holds(&self, flag: Flag) -> bool {
+        self.hold.contains(&flag)
+    }
+
+    fn validated(raw: RawReviewOptions) -> Result<Self, String> {
+        let mut hold = Vec::new();
+        for name in &raw.hold {
+            let flag: Flag = name.parse().map_err(|e| format!("[review] hold: {e}"))?;
+            if !hold.contains(&flag) {
+                hold.push(flag);
+            }
+        }
+        for (key, v) in [
+            ("min_orientation_confidence", raw.min_orientation_confidence),
+            ("min_deskew_confidence", raw.min_deskew_confidence),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("[review] {key} must be within 0..1, got {v}"));
+            }
+        }
+        Ok(ReviewOptions {
+            hold,
+            drop_blank_backs: raw.drop_blank_backs,
+            thresholds: FlagThresholds {
+                min_orientation_confidence: raw.min_orientation_confidence,
+                min_deskew_confidence: raw.min_deskew_confidence,
+            },
+        })
+    }
+}
+
+impl Default for ReviewOptions {
+    fn default() -> Self {
+        // The defaults are valid by construction.
+        Self::validated(RawReviewOptions::default()).unwrap_or(ReviewOptions {
+            hold: vec![Flag::PageCount],
+            drop_blank_backs: false,
+            thresholds: FlagThresholds {
+                min_orientation_confidence: Self::DEFAULT_MIN_ORIENTATION,
+                min_deskew_confidence: Self::DEFAULT_MIN_DESKEW,
+            },
+        })
+    }
 }
 
 /// `[web]`: the keying station's server and its sessions.
@@ -349,6 +447,7 @@ pub struct Settings {
     pub watch: WatchOptions,
     pub acceptance: AcceptanceOptions,
     pub delivery: DeliveryOptions,
+    pub review: ReviewOptions,
     pub classes: BTreeMap<String, DocClass>,
     pub default_class: String,
     /// The file the settings came from, for messages.
@@ -558,6 +657,7 @@ impl Settings {
             acceptance: raw.acceptance.validated().map_err(&cfg_err)?,
             watch,
             delivery,
+            review: ReviewOptions::validated(raw.review).map_err(&cfg_err)?,
             database_url,
             workers,
             organization: raw.organization.unwrap_or_else(|| "Folio".into()),
@@ -780,5 +880,31 @@ mod tests {
         let funsd = s.class(Some("funsd")).unwrap();
         assert_eq!(funsd.languages, "eng");
         assert!(funsd.field_names.iter().any(|f| f == "date"));
+    }
+
+    #[test]
+    fn review_hold_takes_known_flags_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("folio.toml");
+        std::fs::write(&cfg, "").unwrap();
+        let s = Settings::load(Some(&cfg)).unwrap();
+        assert_eq!(s.review.hold, vec![Flag::PageCount]);
+        assert!(!s.review.drop_blank_backs);
+        std::fs::write(
+            &cfg,
+            "[review]\nhold = [\"blank\", \"qc\"]\ndrop_blank_backs = true\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&cfg)).unwrap();
+        assert_eq!(s.review.hold, vec![Flag::Blank, Flag::Qc]);
+        assert!(s.review.drop_blank_backs);
+        std::fs::write(&cfg, "[review]\nhold = [\"blank\", \"smudge\"]\n").unwrap();
+        let err = Settings::load(Some(&cfg)).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("[review] hold") && msg.contains("smudge") && msg.contains("page_count"),
+            "{msg}"
+        );
+        assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
     }
 }

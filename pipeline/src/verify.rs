@@ -352,6 +352,13 @@ async fn custody(
             }
         }
     }
+    // Pages dropped in review are in their (kept) master but not in the
+    // PDF.
+    let dropped = index["dropped_pages"]
+        .as_array()
+        .map(|d| d.iter().filter(|p| p["original"].is_string()).count())
+        .unwrap_or(0);
+    let master_pages = master_pages.saturating_sub(dropped);
     if let Some(pdf) = index["pdf"].as_str() {
         match std::fs::read(bag.join(pdf))
             .map_err(|e| e.to_string())
@@ -363,7 +370,9 @@ async fn custody(
             Ok(n) if n == master_pages => {}
             Ok(n) => out.push(p(
                 pdf,
-                format!("{n} PDF page(s), the masters have {master_pages}"),
+                format!(
+                    "{n} PDF page(s), the masters have {master_pages} (dropped pages left out)"
+                ),
             )),
             Err(e) => out.push(p(pdf, format!("cannot be read as a PDF: {e}"))),
         }

@@ -13,6 +13,7 @@ use crate::document;
 use crate::error::FolioError;
 use crate::objects::Objects;
 use crate::process;
+use crate::review;
 use crate::settings::Settings;
 use crate::store::{Actor, DocClaim, PageClaim, PageCommit, Store};
 use serde::Serialize;
@@ -314,19 +315,56 @@ pub async fn finish_claimed(
 /// Finishes a document this worker holds the lease of; true when the
 /// store accepted the outcome.
 async fn finish(ctx: &Arc<Ctx>, claim: DocClaim) -> Result<bool, FolioError> {
+    let work = ctx.store.document_work(&claim.document_id).await?;
+    let intake = ctx.store.watched_batch(&work.batch.id).await?;
+    let candidates = ctx
+        .store
+        .rescan_candidates(&work.batch.id, &work.id, ctx.settings.rescan.window)
+        .await?;
+    let rescans = document::find_rescans(&work, &candidates, &ctx.settings);
+    // The first finish (a keyed document's second one has its fields)
+    // records the pages' flags and the decisions taken by rule.
+    let first = work.fields.is_empty();
+    let mut decided_by_rule = false;
+    if first {
+        // Counted (after ingest) and different from the manifest.
+        let page_count = intake
+            .as_ref()
+            .and_then(|i| match (i.expected_pages, i.found_pages) {
+                (Some(e), Some(f)) if e != f => Some(format!(
+                    "the batch holds {f} page(s), its manifest expects {e}"
+                )),
+                _ => None,
+            });
+        let (flags, auto) =
+            review::flags_for(&work, &rescans, page_count.as_deref(), &ctx.settings);
+        decided_by_rule = !auto.is_empty();
+        if !ctx
+            .store
+            .record_flags(&claim, &flags, &auto, &ctx.actor)
+            .await?
+        {
+            return Ok(false);
+        }
+    }
     // A held batch (page count differs from its manifest) is packaged
     // only once an operator confirms it.
     if ctx.store.hold_document(&claim, &ctx.actor).await? {
         return Ok(false);
     }
-    let work = ctx.store.document_work(&claim.document_id).await?;
+    // A document whose pages carry undecided holding flags (or wait for
+    // a re-scan) waits for a person.
+    if first && let Some(why) = ctx.store.hold_for_review(&claim, &ctx.actor).await? {
+        tracing::warn!("{}: {why}", claim.document_id);
+        return Ok(false);
+    }
+    let work = if decided_by_rule {
+        ctx.store.document_work(&claim.document_id).await?
+    } else {
+        work
+    };
     let batch_id = work.batch.id.clone();
     let class = ctx.settings.class(Some(&work.class))?.clone();
-    let candidates = ctx
-        .store
-        .rescan_candidates(&work.batch.id, &work.id, ctx.settings.rescan.window)
-        .await?;
-    let intake = ctx.store.watched_batch(&work.batch.id).await?;
     let history = ctx.store.document_history(&work.id).await?;
     let settings = ctx.settings.clone();
     let objects = ctx.objects.clone();
@@ -335,7 +373,7 @@ async fn finish(ctx: &Arc<Ctx>, claim: DocClaim) -> Result<bool, FolioError> {
         document::build(
             &work,
             &class,
-            &candidates,
+            &rescans,
             intake.as_ref(),
             &history,
             &settings,

@@ -21,6 +21,7 @@ pub mod quality;
 mod raster;
 pub mod recognize;
 pub mod rescan;
+pub mod review;
 pub mod sampling;
 pub mod snippet;
 

@@ -223,6 +223,26 @@ impl Store {
         Ok(())
     }
 
+    /// Names the batch a claim's folder went into (a re-scan folder goes
+    /// into the batch it re-scans) and its operator.
+    pub async fn update_intake_batch(
+        &self,
+        id: &str,
+        batch_id: &str,
+        operator: Option<&str>,
+    ) -> Result<(), FolioError> {
+        sqlx::query(self.sql(
+            "UPDATE intakes SET batch_id = $1, operator = $2, state = 'claimed', updated_at = {now} WHERE id = $3",
+        ))
+        .bind(batch_id)
+        .bind(operator)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Stores the ingest summary (JSON) of a claim.
     pub async fn intake_summary(&self, id: &str, summary: &str) -> Result<(), FolioError> {
         sqlx::query(
@@ -388,7 +408,8 @@ impl Store {
     }
 
     /// After ingest: records the pages found; a batch whose manifest
-    /// announced another count stays held with both numbers (its
+    /// announced another count stays held with both numbers, when
+    /// `hold_on_mismatch` (`[review] hold` lists `page_count`) (its
     /// documents are worked but not packaged until `confirm_batch`), one
     /// whose count matches is released. A batch ingest queued nothing
     /// for is closed (nothing to package).
@@ -396,6 +417,7 @@ impl Store {
         &self,
         batch_id: &str,
         found: i64,
+        hold_on_mismatch: bool,
         actor: &Actor,
     ) -> Result<WatchedBatch, FolioError> {
         let mut tx = self.begin().await?;
@@ -414,7 +436,7 @@ impl Store {
         // confirmed it already); a re-ingest after a crash only fills in.
         if before.is_none() {
             let now_held = match expected {
-                Some(n) if n != found => Some(format!(
+                Some(n) if n != found && hold_on_mismatch => Some(format!(
                     "page count differs from the manifest: found {found}, expected {n}; \
                      confirm with `folio batch confirm {batch_id}` or re-scan"
                 )),

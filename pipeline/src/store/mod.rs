@@ -17,6 +17,7 @@ mod keying;
 pub mod monthly;
 mod postgres;
 mod records;
+pub mod review;
 mod sqlite;
 
 pub use keying::*;
@@ -843,6 +844,7 @@ impl Store {
         let row = sqlx::query(self.sql(
             "SELECT d.id, d.lease_owner FROM documents d WHERE d.state = 'finishing' \
              AND (d.lease_token IS NULL OR d.lease_expires < {now}) AND ($1 = '' OR d.batch_id = $1) \
+             AND NOT d.review_pending \
              AND NOT EXISTS (SELECT 1 FROM batches hb WHERE hb.id = d.batch_id AND hb.held IS NOT NULL) \
              ORDER BY d.seq LIMIT 1 {lock:d}",
         ))
@@ -899,8 +901,9 @@ impl Store {
             .await?
             .ok_or_else(|| self.err(format!("batch {batch_id} is missing")))?;
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT p.id, p.seq, p.file_sha256, p.file_page, p.state, {PAGE_RESULT_COLUMNS} \
-             FROM pages p WHERE p.document_id = $1 ORDER BY p.seq"
+            "SELECT p.id, p.seq, p.file_sha256, p.file_page, p.state, {PAGE_RESULT_COLUMNS}, \
+             p.decision, p.decided_by, p.decision_reason \
+             FROM pages p WHERE p.document_id = $1 AND p.replaced_by IS NULL ORDER BY p.seq"
         )))
         .bind(document_id)
         .fetch_all(&self.pool)
@@ -943,7 +946,7 @@ impl Store {
                 "SELECT p.id, p.document_id, p.seq, CAST(p.phash AS TEXT), p.ocr_text, d.state \
              FROM pages p JOIN documents d ON d.id = p.document_id \
              WHERE d.batch_id = $1 AND p.document_id <> $2 AND p.state = 'done' \
-             AND p.blank = $3 ORDER BY p.id DESC LIMIT $4",
+             AND p.blank = $3 AND p.replaced_by IS NULL ORDER BY p.id DESC LIMIT $4",
             )
             .bind(batch_id)
             .bind(document_id)
@@ -1239,14 +1242,16 @@ impl Store {
     }
 
     /// True when nothing is left to work: no page queued or leased and no
-    /// document waiting to be finished (in `batch`, or anywhere).
+    /// document waiting to be finished (in `batch`, or anywhere). A
+    /// document held for a person's decision (review, or its batch's page
+    /// count) is not work.
     pub async fn idle(&self, batch: Option<&str>) -> Result<bool, FolioError> {
         let row = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM pages p JOIN documents d ON d.id = p.document_id \
                      WHERE p.state IN ('queued', 'leased') AND ($1 = '' OR d.batch_id = $1)), \
                     (SELECT COUNT(*) FROM documents d WHERE d.state IN ('queued', 'finishing') \
-                     AND ($1 = '' OR d.batch_id = $1) AND NOT (d.state = 'finishing' AND EXISTS \
-                     (SELECT 1 FROM batches hb WHERE hb.id = d.batch_id AND hb.held IS NOT NULL)))",
+                     AND ($1 = '' OR d.batch_id = $1) AND NOT (d.state = 'finishing' AND (d.review_pending OR EXISTS \
+                     (SELECT 1 FROM batches hb WHERE hb.id = d.batch_id AND hb.held IS NOT NULL))))",
         )
         .bind(batch.unwrap_or(""))
         .fetch_one(&self.pool)
@@ -1392,7 +1397,7 @@ impl Store {
              CAST(CASE WHEN p.blank THEN 1 ELSE 0 END AS BIGINT), CAST(CASE WHEN p.qc_pass THEN 1 ELSE 0 END AS BIGINT), \
              COALESCE(CAST(p.qc_reasons AS TEXT), '[]'), p.rescan_of, p.state, p.failure \
              FROM pages p JOIN documents d ON d.id = p.document_id JOIN files f ON f.sha256 = p.file_sha256 \
-             WHERE d.batch_id = $1 AND p.state IN ('done', 'failed') ORDER BY d.seq, p.seq",
+             WHERE d.batch_id = $1 AND p.state IN ('done', 'failed') AND p.replaced_by IS NULL ORDER BY d.seq, p.seq",
         )
         .bind(batch_id), |r| {
                 let state: String = r.try_get(12)?;
@@ -1606,6 +1611,15 @@ fn stored_page(r: &AnyRow) -> Result<StoredPage, sqlx::Error> {
             image_ms: num(21)?,
             ocr_ms: num(22)?,
         },
+        decision: match r.try_get::<Option<String>, _>(23)? {
+            Some(d) => Some(
+                d.parse()
+                    .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+            ),
+            None => None,
+        },
+        decided_by: r.try_get(24)?,
+        decision_reason: r.try_get(25)?,
     })
 }
 

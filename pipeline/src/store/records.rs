@@ -322,6 +322,11 @@ pub struct StoredPage {
     pub file_page: i64,
     pub state: PageState,
     pub result: PageResult,
+    /// The review decision on the page, if any (a dropped page is left
+    /// out of the package).
+    pub decision: Option<crate::store::review::Decision>,
+    pub decided_by: Option<String>,
+    pub decision_reason: Option<String>,
 }
 
 /// Everything needed to finish one document.

@@ -41,6 +41,63 @@ pub struct Manifest {
     /// Pages the batch should hold; a different count holds the batch
     /// for the operator.
     pub expected_pages: Option<u64>,
+    /// A re-scan folder: the batch (id, name or source folder) whose
+    /// pages it replaces.
+    pub rescan_of: Option<String>,
+    /// With `rescan_of`: the page each page of this folder replaces, as
+    /// `DOC:PAGE`, one per page in page order (files by name, then
+    /// pages).
+    #[serde(default)]
+    pub replaces: Vec<String>,
+}
+
+impl Manifest {
+    /// The pages a re-scan folder replaces, as `(document, page)`, when
+    /// this is a re-scan manifest; every entry checked for its form.
+    pub fn rescan(&self, name: &str) -> Result<Option<Vec<(String, i64)>>, ManifestError> {
+        let invalid = |reason: String| ManifestError::Invalid {
+            name: name.to_string(),
+            reason,
+        };
+        let Some(_) = &self.rescan_of else {
+            if !self.replaces.is_empty() {
+                return Err(invalid(
+                    "`replaces` needs `rescan_of` (the batch whose pages are replaced)".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        if self.replaces.is_empty() {
+            return Err(invalid(
+                "`rescan_of` needs `replaces = [\"DOC:PAGE\", …]`, one per page of the folder"
+                    .into(),
+            ));
+        }
+        let mut out = Vec::with_capacity(self.replaces.len());
+        for r in &self.replaces {
+            let parsed = r
+                .rsplit_once(':')
+                .and_then(|(d, p)| Some((d.trim(), p.trim().parse::<i64>().ok()?)))
+                .filter(|(d, p)| !d.is_empty() && *p >= 1);
+            match parsed {
+                Some((d, p)) => {
+                    if out
+                        .iter()
+                        .any(|(od, op): &(String, i64)| od == d && *op == p)
+                    {
+                        return Err(invalid(format!("replaces names {r} twice")));
+                    }
+                    out.push((d.to_string(), p))
+                }
+                None => {
+                    return Err(invalid(format!(
+                        "replaces entry '{r}' is not DOC:PAGE (a document id and a page number from 1)"
+                    )));
+                }
+            }
+        }
+        Ok(Some(out))
+    }
 }
 
 /// Why a manifest cannot be used.
@@ -134,6 +191,43 @@ mod tests {
         assert!(e.to_string().contains("expected_page"), "{e}");
         let e = parse("batch.toml", b"expected_pages = -1\n").unwrap_err();
         assert!(e.to_string().contains("batch.toml"), "{e}");
+    }
+
+    #[test]
+    fn rescan_manifests_name_pages_as_doc_and_page() {
+        let m = parse(
+            "batch.toml",
+            b"rescan_of = \"batch-0001\"\nreplaces = [\"batch-0001-0002:1\", \"d:3\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            m.rescan("batch.toml").unwrap().unwrap(),
+            vec![("batch-0001-0002".to_string(), 1), ("d".to_string(), 3)]
+        );
+        assert!(
+            parse("batch.toml", b"operator = \"x\"\n")
+                .unwrap()
+                .rescan("batch.toml")
+                .unwrap()
+                .is_none()
+        );
+        for (text, says) in [
+            ("rescan_of = \"b\"\n", "needs `replaces"),
+            ("replaces = [\"d:1\"]\n", "needs `rescan_of"),
+            ("rescan_of = \"b\"\nreplaces = [\"d\"]\n", "not DOC:PAGE"),
+            ("rescan_of = \"b\"\nreplaces = [\"d:0\"]\n", "not DOC:PAGE"),
+            (
+                "rescan_of = \"b\"\nreplaces = [\"d:1\", \"d:1\"]\n",
+                "twice",
+            ),
+        ] {
+            let e = parse("batch.toml", text.as_bytes())
+                .unwrap()
+                .rescan("batch.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("batch.toml") && e.contains(says), "{text}: {e}");
+        }
     }
 
     #[test]

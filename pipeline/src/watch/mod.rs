@@ -486,6 +486,9 @@ impl Service<'_> {
         };
         let m = manifest.clone().unwrap_or_default();
         let operator = m.operator.clone().or_else(|| b.operator.clone());
+        if m.rescan_of.is_some() || !m.replaces.is_empty() {
+            return self.take_in_rescan(b, row, &m, operator).await;
+        }
         let class_name = m.class.clone().or_else(|| b.class.clone());
         let class = match self.settings.class(class_name.as_deref()) {
             Ok(c) => c.name.clone(),
@@ -559,7 +562,14 @@ impl Service<'_> {
         let found = pages.queued + pages.leased + pages.done + pages.failed;
         let watched = self
             .store
-            .settle_watched_batch(&batch.id, found, &by)
+            .settle_watched_batch(
+                &batch.id,
+                found,
+                self.settings
+                    .review
+                    .holds(crate::store::review::Flag::PageCount),
+                &by,
+            )
             .await?;
         if let Some(why) = &watched.held {
             tracing::warn!("{name} ({}): HELD: {why}", batch.id);
@@ -579,6 +589,65 @@ impl Service<'_> {
             batch.id,
             intake.quarantined.len(),
             intake.ignored.len(),
+            moved.as_deref().unwrap_or("?")
+        );
+        Ok(Outcome::Done)
+    }
+
+    /// Takes a re-scan folder in: its pages go into the original batch's
+    /// documents in the place of the pages they replace; a manifest that
+    /// does not fit (unknown batch or page, a page not awaiting a
+    /// re-scan, a count that differs) moves the folder to `failed/` with
+    /// the reason, nothing queued.
+    async fn take_in_rescan(
+        &mut self,
+        b: &Binding,
+        row: &IntakeRow,
+        m: &manifest::Manifest,
+        operator: Option<String>,
+    ) -> Result<Outcome, FolioError> {
+        let (id, name) = (row.id.as_str(), row.source_name.as_str());
+        let w = &self.settings.watch;
+        let control = [w.marker.as_str(), w.manifest.as_str()];
+        let dir = claim::claimed_batch(&b.folder, id, name);
+        let source = dir.canonicalize().map_err(|e| FolioError::input(&dir, e))?;
+        let manifest_path = claim::claim_dir(&b.folder, id).join(&w.manifest);
+        let by = match &operator {
+            Some(o) => Actor(format!("user:{o}")),
+            None => self.actor.clone(),
+        };
+        let intake = ingest::ingest_rescan(
+            self.store,
+            &self.settings,
+            &self.ingest_pool,
+            &source,
+            &manifest_path,
+            m,
+            &by,
+        )
+        .await;
+        let intake = match intake {
+            Ok(i) => i,
+            Err(e @ FolioError::Input { .. }) => return self.fail(b, row, &e.to_string()).await,
+            Err(e) => return Err(e),
+        };
+        self.store
+            .update_intake_batch(id, &intake.batch.id, operator.as_deref())
+            .await?;
+        let found = intake.pages() as i64;
+        let summary = summary(&intake, found);
+        self.store.intake_summary(id, &summary.to_string()).await?;
+        let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        let moved = claim::finish_done(&b.folder, id, name, &control, &date)
+            .map_err(|e| FolioError::output(&dir, e))?;
+        let moved = moved.map(|p| p.to_string_lossy().to_string());
+        self.store
+            .update_intake(id, "done", moved.as_deref(), None)
+            .await?;
+        self.report.taken += 1;
+        tracing::info!(
+            "{name}: re-scan of batch {} · {found} page(s) queued in place of the rejected ones → {}",
+            intake.batch.id,
             moved.as_deref().unwrap_or("?")
         );
         Ok(Outcome::Done)
