@@ -24,7 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use util::browser::{CHROMEDRIVER, CHROMIUM, session as browser};
 use util::station::Server;
-use util::{Env, INDEX, packages, root};
+use util::{Env, packages, root};
 
 const PASSWORD: &str = "correct horse battery staple";
 /// Every flag the review knows holds its document in this test.
@@ -318,7 +318,14 @@ async fn an_operator_works_through_every_flag_with_the_keyboard_and_the_packages
         let page = js(&c, current_page).await;
         assert_eq!(page[1], "", "the current page is undecided: {page}");
         let page_id = page[0].as_i64().unwrap();
-        if dropped.is_none() {
+        // Drop a page of a document with more pages (dropping a one-page
+        // document's only page leaves a package without a master).
+        let siblings = js(
+            &c,
+            "return pages.filter(p => p.document_id === pages[at].document_id).length",
+        )
+        .await;
+        if dropped.is_none() && siblings.as_i64().unwrap() > 1 {
             keys(&c, "d").await;
             wait_js(
                 &c,
@@ -350,6 +357,10 @@ async fn an_operator_works_through_every_flag_with_the_keyboard_and_the_packages
         .as_i64()
         .unwrap();
     }
+    assert!(
+        dropped.is_some(),
+        "a page of a multi-page document was flagged"
+    );
     let message = js(&c, "return document.getElementById('message').textContent").await;
     assert_eq!(message, "", "no error shown");
     let decided = js(
@@ -428,13 +439,6 @@ async fn an_operator_works_through_every_flag_with_the_keyboard_and_the_packages
             "packages: have {have:?}, want {want:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    // The dropped page is not in its document's package.
-    if let Some(doc) = dropped.and_then(of) {
-        let bag = util::package_of(&out, &doc);
-        let index: Value =
-            serde_json::from_str(&std::fs::read_to_string(bag.join(INDEX)).unwrap()).unwrap();
-        let _ = index; // the page count check follows once the layout is known
     }
     let delivery = packages(&out)[0].parent().unwrap().to_path_buf();
     let verified = tokio::task::spawn_blocking({
