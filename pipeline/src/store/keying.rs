@@ -893,6 +893,23 @@ impl Store {
             .flatten())
     }
 
+    /// The derived image of page `page_id` (`pages.id`), relative to the
+    /// object store: `None` for no such page, `Some(None)` for a page
+    /// without a derived image yet (not processed, or failed). The
+    /// console's thumbnails are cut from it.
+    pub async fn page_derived_path(
+        &self,
+        page_id: i64,
+    ) -> Result<Option<Option<String>>, FolioError> {
+        Ok(self
+            .fetch_map(
+                sqlx::query("SELECT derived_path FROM pages WHERE id = $1").bind(page_id),
+                |r| r.try_get::<Option<String>, _>(0),
+            )
+            .await?
+            .pop())
+    }
+
     /// Tasks per state and kind (open work for the station and status).
     pub async fn task_counts(&self) -> Result<Vec<(String, String, i64)>, FolioError> {
         self.fetch_map(

@@ -1,11 +1,13 @@
 //! The operator console on `folio serve` (operator, supervisor, admin):
-//! batches with state, progress and pages/min; a batch's acceptance
+//! batches with state, progress, pages/min and what waits for review
+//! (the review screens are in `review.rs`); a batch's acceptance
 //! sample, inspected page by page with the keyboard (J/K move, P pass,
 //! F fail with a reason); the monthly service report as a page. The
 //! console's pages use the same JSON API scripts do.
 
 use super::auth::Session;
 use super::pages::escape;
+use super::review;
 use super::{ApiError, AppState};
 use crate::acceptance;
 use crate::monthly;
@@ -35,7 +37,10 @@ impl Session {
 }
 
 /// A console page's session: to the login without one, 403 for keyers.
-async fn page_session(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+pub(super) async fn page_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Session, Response> {
     let s = match Session::from_headers(state, headers).await {
         Ok(s) => s,
         Err(ApiError::Unauthorized) => return Err(Redirect::to("/login").into_response()),
@@ -45,7 +50,7 @@ async fn page_session(state: &AppState, headers: &HeaderMap) -> Result<Session, 
     Ok(s)
 }
 
-fn shell(title: &str, user: &str, body: &str) -> Response {
+pub(super) fn shell(title: &str, user: &str, body: &str) -> Response {
     no_store(
         Html(format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Folio · {t}</title>\
@@ -74,15 +79,28 @@ pub async fn batches(State(state): State<AppState>, headers: HeaderMap) -> Respo
         let finished = b.pages.done + b.pages.failed;
         let all = finished + b.pages.queued + b.pages.leased;
         let total = all.max(1);
+        let review = match state.store.review_pages(&b.id).await {
+            Ok(p) => review::counts(&p),
+            Err(e) => return ApiError::from(e).into_response(),
+        };
+        let attention = |n: usize| if n > 0 { " class=\"attention\"" } else { "" };
         rows.push_str(&format!(
             "<tr data-batch=\"{id}\"><td>{name}</td><td>{st}</td><td><progress max=\"{total}\" value=\"{finished}\"></progress> \
-             {finished}/{pages}</td><td>{ppm:.1}</td><td>{docs}</td><td><a href=\"/console/batches/{id}/acceptance\">acceptance</a></td></tr>\n",
+             {finished}/{pages}</td><td>{ppm:.1}</td><td>{docs}</td>\
+             <td data-undecided=\"{und}\"{und_c}>{und}</td><td data-held=\"{held}\"{held_c}>{held}</td><td>{resc}</td>\
+             <td><a href=\"/console/batches/{id}/review\">review</a> · <a href=\"/console/batches/{id}/rescans\">re-scans</a> · \
+             <a href=\"/console/batches/{id}/acceptance\">acceptance</a></td></tr>\n",
             id = escape(&b.id),
             name = escape(&b.name),
             st = escape(b.state.as_str()),
             pages = all,
             ppm = b.pages_per_minute,
             docs = b.documents.packaged,
+            und = review.undecided,
+            und_c = attention(review.undecided),
+            held = review.held_documents,
+            held_c = attention(review.held_documents),
+            resc = review.rescans,
         ));
     }
     shell(
@@ -90,7 +108,8 @@ pub async fn batches(State(state): State<AppState>, headers: HeaderMap) -> Respo
         &s.row.user.name,
         &format!(
             "<h1>Batches</h1><table id=\"batches\"><thead><tr><th>Batch</th><th>State</th><th>Progress</th>\
-             <th>Pages/min</th><th>Packaged</th><th></th></tr></thead><tbody>\n{rows}</tbody></table>"
+             <th>Pages/min</th><th>Packaged</th><th>Undecided flags</th><th>Held documents</th>\
+             <th>Re-scans</th><th></th></tr></thead><tbody>\n{rows}</tbody></table>"
         ),
     )
 }
@@ -161,7 +180,7 @@ pub async fn inspect(
     Ok(Json(r).into_response())
 }
 
-async fn find(state: &AppState, key: &str) -> Result<crate::store::BatchRow, ApiError> {
+pub(super) async fn find(state: &AppState, key: &str) -> Result<crate::store::BatchRow, ApiError> {
     state
         .store
         .find_batch(key)

@@ -11,6 +11,7 @@ pub mod console;
 pub mod keying;
 mod page_cache;
 mod pages;
+pub mod review;
 
 use crate::error::FolioError;
 use crate::settings::Settings;
@@ -139,6 +140,18 @@ pub fn router(state: AppState) -> Router {
             "/console/batches/{batch}/acceptance",
             get(console::acceptance_page),
         )
+        .route("/console/batches/{batch}/review", get(review::review_page))
+        .route(
+            "/console/batches/{batch}/rescans",
+            get(review::rescans_page),
+        )
+        .route("/api/v1/pages/{page_id}/thumbnail", get(review::thumbnail))
+        .route("/api/v1/review/{batch}", get(review::pages))
+        .route(
+            "/api/v1/review/{batch}/rescans.csv",
+            get(review::rescans_csv),
+        )
+        .route("/api/v1/review/pages/{page_id}", post(review::decide))
         .route("/reports/monthly", get(console::monthly_page))
         .route("/api/v1/acceptance/{batch}", get(console::record))
         .route("/api/v1/acceptance/{batch}/inspect", post(console::inspect))

@@ -23,6 +23,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("assets/login.js"),
     ),
     (
+        "review.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/review.js"),
+    ),
+    (
         "station.css",
         "text/css; charset=utf-8",
         include_str!("assets/station.css"),
