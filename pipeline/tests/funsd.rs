@@ -14,7 +14,14 @@ use util::*;
 
 /// Forms with several of the class's questions (fax covers, memos,
 /// requisitions).
-const FORMS: [&str; 6] = ["TODO.png"];
+const FORMS: [&str; 6] = [
+    "01150773_01150774.png",
+    "0011974919.png",
+    "89817999_8002.png",
+    "93351929_93351931.png",
+    "92327794.png",
+    "12603270.png",
+];
 
 /// Measured on these forms (in the run of all 149 with
 /// `benches/funsd_fields.sh`, debug build, 2026-11-28): 12 of their 20

@@ -200,6 +200,7 @@ mod tests {
             },
             hash: PageHash(vec![0]),
             ms: 0.0,
+            steps: Default::default(),
         }
     }
 
