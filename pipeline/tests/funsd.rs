@@ -24,8 +24,9 @@ const FORMS: [&str; 6] = [
 ];
 
 /// Measured on these forms (in the run of all 149 with
-/// `benches/funsd_fields.sh`, debug build, 2026-11-28): 12 of their 20
-/// linked answers found and read right.
+/// `benches/funsd_fields.sh`, debug build, 2026-11-28): 12 of their 22
+/// linked answers found and read right (22 linked answers, 19 found; the
+/// same figures in `cargo test` on 2026-11-28).
 const MEASURED_RIGHT: u64 = 12;
 /// The floor: two below the measured figure, for Tesseract build drift.
 const FLOOR_RIGHT: u64 = 10;
@@ -203,5 +204,20 @@ fn funsd_links_on_the_annotations_own_words_above_the_measured_floor() {
         "{:<14} answers {:>3} found {:>3} right {:>3} accepted {:>3} accepted wrong {:>3}",
         "all", all[0], all[1], all[2], all[3], all[4]
     );
-    assert!(all[0] > 0);
+    // Measured 2026-11-28: 219 answers, 205 found, 164 right (75 %);
+    // the floor leaves room for small changes in the finder's tie-breaks.
+    assert_eq!(
+        all[0], 219,
+        "the class's questions linked in the annotations"
+    );
+    assert!(
+        all[2] >= FINDER_FLOOR_RIGHT,
+        "{} of {} answers right on perfect words, floor {FINDER_FLOOR_RIGHT} (measured 164)",
+        all[2],
+        all[0]
+    );
 }
+
+/// Answers the finder reads right from the annotations' own words: 164
+/// of 219 measured, floor a little below.
+const FINDER_FLOOR_RIGHT: u64 = 155;
