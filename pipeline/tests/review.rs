@@ -654,3 +654,38 @@ fn folio_watch_takes_a_rescan_folder_too() {
     );
     verify(&env, &cfg);
 }
+
+/// A document's last page cannot be dropped: the package would hold no
+/// page and fail `folio verify`. The refusal (exit 2) names the page and
+/// what to do instead, records nothing, and keeping the page packages it.
+#[test]
+fn the_last_page_of_a_document_is_kept_or_rescanned_never_dropped() {
+    let env = Env::new();
+    let cfg = config(&env, "hold = [\"blank\"]");
+    let dir = env.dir.path().join("one-sheet");
+    std::fs::create_dir_all(&dir).unwrap();
+    blank().save(dir.join("only.png")).unwrap();
+    let (o, summary) = run(&env, &cfg, &dir);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let batch_id = summary["batch"]["id"].as_str().unwrap().to_string();
+    let pages = review(&env, &cfg, &batch_id);
+    assert_eq!(pages.len(), 1);
+    let p1 = page(&pages, 1)["page_id"].as_i64().unwrap();
+    assert_eq!(flags(page(&pages, 1)), vec!["blank".to_string()]);
+
+    let o = decide(&env, &cfg, p1, "drop", "empty sheet");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("last page left") && text(&o).contains("re-scan"),
+        "{}",
+        text(&o)
+    );
+    let pages = review(&env, &cfg, &batch_id);
+    assert!(page(&pages, 1)["decision"].is_null(), "nothing recorded");
+    assert!(util::packages(&env.out()).is_empty(), "nothing packaged");
+
+    let o = decide(&env, &cfg, p1, "keep", "");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(util::packages(&env.out()).len(), 1);
+    verify(&env, &cfg);
+}

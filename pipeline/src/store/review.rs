@@ -594,6 +594,27 @@ impl Store {
                 "page {page_id} is page {seq} of {doc}, which is already {state}: decisions are taken before a document is packaged"
             )));
         }
+        if decision == Decision::Drop {
+            // A package needs a page: the last page left is kept or
+            // re-scanned, never dropped (an empty package would not verify).
+            let others: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM pages WHERE document_id = $1 AND id <> $2 AND seq > 0 \
+                 AND (decision IS NULL OR decision <> 'drop')",
+            )
+            .bind(&doc)
+            .bind(page_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .try_get(0)
+            .map_err(|e| self.err(e))?;
+            if others == 0 {
+                tx.rollback().await.map_err(|e| self.err(e))?;
+                return Err(FolioError::Conflict(format!(
+                    "page {page_id} is the last page left of {doc}: dropping it would leave an empty package; keep it or request a re-scan"
+                )));
+            }
+        }
         sqlx::query(self.sql(
             "UPDATE pages SET decision = $1, decided_by = $2, decided_at = {now}, decision_reason = $3 WHERE id = $4",
         ))
