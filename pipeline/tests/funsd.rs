@@ -119,7 +119,7 @@ fn funsd_answers_found_and_right_above_the_measured_floor_rest_to_keying() {
         n("ocr_right")
     );
     assert!(
-        n("accepted") - n("accepted_right") <= MEASURED_ACCEPTED_WRONG,
+        n("accepted") - n("accepted_right") == MEASURED_ACCEPTED_WRONG,
         "{} wrong values accepted, measured {MEASURED_ACCEPTED_WRONG}",
         n("accepted") - n("accepted_right")
     );

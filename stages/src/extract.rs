@@ -688,6 +688,8 @@ fn answer_below<'a>(
     out
 }
 
+/// Words of an answer: per line index, the indexes of its words.
+type LineWords = Vec<(usize, Vec<usize>)>;
 /// A label's linked answer: right of the best-placed label, else below
 /// it. Several equally good labels that give different answers make the
 /// link ambiguous; the value is kept, its confidence halved.
@@ -705,7 +707,7 @@ fn find_linked<'a>(
         .copied()
         .filter(|re| !c.labels.iter().any(|l| l.as_str() == re.as_str()))
         .collect();
-    let mut answers: Vec<(Vec<(usize, Vec<usize>)>, bool)> = Vec::new();
+    let mut answers: Vec<(LineWords, bool)> = Vec::new();
     for hit in hits.iter().filter(|h| h.rank == best) {
         let right = answer_right(&lines[hit.line], hit, &others);
         let answer = if right.is_empty() {
@@ -1404,7 +1406,9 @@ mod tests {
             (spec("g", &[":"], FREE_TEXT, None), "an empty label"),
         ];
         for (s, want) in cases {
-            let err = FieldSet::new(&[s.clone()]).unwrap_err().to_string();
+            let err = FieldSet::new(std::slice::from_ref(&s))
+                .unwrap_err()
+                .to_string();
             assert!(
                 err.contains(want) && err.contains(&format!("field {}", s.name)),
                 "{err}"
