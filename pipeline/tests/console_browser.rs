@@ -10,108 +10,18 @@
 
 mod util;
 
-use fantoccini::Client;
-use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use serde_json::Value;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 use util::station::Server;
 use util::{Env, root};
 
-use util::browser::{CHROMEDRIVER, CHROMIUM, session as browser};
+use util::browser::{chromedriver, js, keys, no_browser, screenshot, session as browser, wait_js};
 const PASSWORD: &str = "correct horse battery staple";
-
-/// chromedriver and its browsers (one process group), killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's process group.
-        unsafe {
-            libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL);
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn chromedriver() -> (Guard, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Guard(child), port)
-}
-
-/// Presses keys one after another into whatever has focus.
-async fn keys(c: &Client, text: &str) {
-    let mut seq = KeyActions::new("keyboard".into());
-    for ch in text.chars() {
-        seq = seq
-            .then(KeyAction::Down { value: ch })
-            .then(KeyAction::Up { value: ch });
-    }
-    c.perform_actions(seq).await.unwrap();
-}
-
-async fn js(c: &Client, script: &str) -> Value {
-    c.execute(script, vec![]).await.unwrap()
-}
-
-async fn wait_js(c: &Client, what: &str, script: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let v = js(c, script).await;
-        if ok(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "waited 20 s for {what}; saw {v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn screenshot(png: &[u8], name: &str) -> PathBuf {
-    let docs = root().join("docs");
-    std::fs::create_dir_all(&docs).unwrap();
-    let path = docs.join(name);
-    std::fs::write(&path, png).unwrap();
-    path
-}
-
-fn no_browser() -> bool {
-    for bin in [CHROMIUM, CHROMEDRIVER] {
-        if !Path::new(bin).exists() {
-            eprintln!(
-                "\n\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                 SKIPPED: console_browser needs {bin} (Debian chromium + chromium-driver;\n\
-                 scripts/setup installs them). The console was NOT tested in a browser.\n\
-                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-            );
-            return true;
-        }
-    }
-    false
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_inspects_a_sample_with_the_keyboard_and_the_record_appears() {
-    if no_browser() {
+    if no_browser("console_browser", "The console") {
         return;
     }
     // A real batch through the real stages (derived page images exist).

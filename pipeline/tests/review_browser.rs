@@ -13,16 +13,13 @@
 
 mod util;
 
-use fantoccini::Client;
-use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-use util::browser::{CHROMEDRIVER, CHROMIUM, session as browser};
+use util::browser::{chromedriver, js, keys, no_browser, screenshot, session as browser, wait_js};
 use util::station::Server;
 use util::{Env, packages, root};
 
@@ -30,91 +27,6 @@ const PASSWORD: &str = "correct horse battery staple";
 /// Every flag the review knows holds its document in this test.
 const HOLD_ALL: &str =
     "hold = [\"blank\", \"rescan\", \"qc\", \"orientation\", \"deskew\", \"page_count\"]";
-
-/// chromedriver and its browsers (one process group), killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's process group.
-        unsafe {
-            libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL);
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn chromedriver() -> (Guard, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Guard(child), port)
-}
-
-/// Presses keys one after another into whatever has focus.
-async fn keys(c: &Client, text: &str) {
-    let mut seq = KeyActions::new("keyboard".into());
-    for ch in text.chars() {
-        seq = seq
-            .then(KeyAction::Down { value: ch })
-            .then(KeyAction::Up { value: ch });
-    }
-    c.perform_actions(seq).await.unwrap();
-}
-
-async fn js(c: &Client, script: &str) -> Value {
-    c.execute(script, vec![]).await.unwrap()
-}
-
-async fn wait_js(c: &Client, what: &str, script: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let v = js(c, script).await;
-        if ok(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "waited 30 s for {what}; saw {v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn screenshot(png: &[u8], name: &str) -> PathBuf {
-    let docs = root().join("docs");
-    std::fs::create_dir_all(&docs).unwrap();
-    let path = docs.join(name);
-    std::fs::write(&path, png).unwrap();
-    path
-}
-
-fn no_browser() -> bool {
-    for bin in [CHROMIUM, CHROMEDRIVER] {
-        if !Path::new(bin).exists() {
-            eprintln!(
-                "\n\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                 SKIPPED: review_browser needs {bin} (Debian chromium + chromium-driver;\n\
-                 scripts/setup installs them). The review was NOT tested in a browser.\n\
-                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-            );
-            return true;
-        }
-    }
-    false
-}
 
 /// The project's settings with every flag holding, classes from the
 /// project: `[review] hold` replaced (or added).
@@ -150,7 +62,7 @@ fn hold_config(env: &Env) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_works_through_every_flag_with_the_keyboard_and_the_packages_appear() {
-    if no_browser() {
+    if no_browser("review_browser", "The review") {
         return;
     }
     let env = Env::new();

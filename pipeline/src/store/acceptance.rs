@@ -56,12 +56,15 @@ const PLAN_COLUMNS: &str = "batch_id, seed, aql, lot_size, code_letter, sample_s
      CAST(drawn_at AS TEXT)";
 
 impl Store {
-    /// Every page of a batch in document then page order: the lot.
+    /// Every delivered page of a batch in document then page order: the
+    /// lot. A page an operator dropped, or one a re-scan replaced (kept
+    /// in the store with a negative seq), is not in the delivery.
     pub async fn lot(&self, batch_id: &str) -> Result<Vec<LotPage>, FolioError> {
         self.fetch_map(
             sqlx::query(
                 "SELECT p.document_id, p.seq FROM pages p JOIN documents d ON d.id = p.document_id \
-                 WHERE d.batch_id = $1 ORDER BY d.seq, p.seq",
+                 WHERE d.batch_id = $1 AND p.seq > 0 AND (p.decision IS NULL OR p.decision <> 'drop') \
+                 ORDER BY d.seq, p.seq",
             )
             .bind(batch_id),
             |r| {
