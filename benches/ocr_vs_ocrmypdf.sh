@@ -221,14 +221,21 @@ for s in "${sets[@]}"; do
     sed 's/^/  /' "$work/$s/steps.txt" >&2
     rows+=("$row")
   done
-  # Per page CER, for the record (last run).
+  # Per page CER and words found, for the record (last run). A page
+  # where Folio finds fewer of the truth's words than OCRmyPDF (by more
+  # than 1 % of them) is marked LOSES WORDS.
   python3 - "$work/$s" >&2 <<'PY'
 import json, sys
 d = sys.argv[1]
-c = {t: {p["name"]: p["cer"] for p in json.load(open(f"{d}/cer-{t}.json"))["pages"]} for t in ("folio", "ocrmypdf", "tesseract")}
-print(f"  {'page':<28} {'folio':>7} {'ocrmypdf':>8} {'tess':>7}")
-for name in c["folio"]:
-    print(f"  {name:<28} {c['folio'][name]*100:6.1f}% {c['ocrmypdf'][name]*100:7.1f}% {c['tesseract'][name]*100:6.1f}%")
+c = {t: {p["name"]: p for p in json.load(open(f"{d}/cer-{t}.json"))["pages"]} for t in ("folio", "ocrmypdf", "tesseract")}
+print(f"  {'page':<28} {'CER folio':>9} {'ocrmypdf':>8} {'tess':>7}   {'words':>5} {'found folio':>11} {'ocrmypdf':>8} {'tess':>5}")
+losing = 0
+for name, f in c["folio"].items():
+    o, t = c["ocrmypdf"][name], c["tesseract"][name]
+    lost = o["found"] - f["found"] > 0.01 * max(f["words"], 1)
+    losing += lost
+    print(f"  {name:<28} {f['cer']*100:8.1f}% {o['cer']*100:7.1f}% {t['cer']*100:6.1f}%   {f['words']:5d} {f['found']:11d} {o['found']:8d} {t['found']:5d}" + ("  LOSES WORDS" if lost else ""))
+print(f"  pages where Folio finds fewer words than OCRmyPDF: {losing} of {len(c['folio'])}")
 PY
 done
 head="| set | run | pages | Folio pages/min | OCRmyPDF pages/min | Tesseract×2 pages/min | Folio ÷ OCRmyPDF | Folio ÷ Tesseract | Folio CER (mean) | OCRmyPDF CER (mean) | Tesseract CER (mean) | Folio overhead |"

@@ -59,6 +59,10 @@ fn image_stage(c: &mut Criterion) {
     c.bench_function("rescan/fingerprint", |b| {
         b.iter(|| fingerprint(black_box(&page.gray), 300.0))
     });
+    // The same page with the 96-dpi tag many PNGs carry.
+    c.bench_function("rescan/fingerprint_tagged_96dpi", |b| {
+        b.iter(|| fingerprint(black_box(&page.gray), 96.0))
+    });
 }
 
 criterion_group! {

@@ -10,6 +10,10 @@ order), a forms-zh page (`.json`: its `text`).
     scripts/cer.py --pairs FILE         FILE: lines `NAME<TAB>TRUTH<TAB>HYP`;
                                         prints JSON: per page and overall
 
+Per page also `words` (the truth's words) and `found` (how many of them
+the hypothesis holds, as a multiset: a word read twice counts once per
+time it is in the truth): word recall, which reading order cannot hide.
+
 Overall CER is pooled (all edits / all truth characters); `mean` is the
 mean of the pages' CERs. A missing hypothesis file counts as empty text.
 Needs `rapidfuzz` (pip install rapidfuzz): pure-Python Levenshtein takes
@@ -56,6 +60,15 @@ def page(truth_path, hyp_path):
     return dist, len(truth)
 
 
+def found_words(truth_path, hyp_path):
+    """(truth words, of them found in the hypothesis), as multisets."""
+    from collections import Counter
+
+    truth = Counter(truth_text(truth_path).split())
+    hyp = Counter(read_hyp(hyp_path).split())
+    return sum(truth.values()), sum((truth & hyp).values())
+
+
 def main(argv):
     if len(argv) == 3 and argv[1] != "--pairs":
         dist, n = page(argv[1], argv[2])
@@ -70,7 +83,10 @@ def main(argv):
                 continue
             name, truth_path, hyp_path = line.rstrip("\n").split("\t")
             dist, n = page(truth_path, hyp_path)
-            pages.append({"name": name, "edits": dist, "chars": n, "cer": dist / max(n, 1)})
+            words, found = found_words(truth_path, hyp_path)
+            pages.append(
+                {"name": name, "edits": dist, "chars": n, "cer": dist / max(n, 1), "words": words, "found": found}
+            )
     edits = sum(p["edits"] for p in pages)
     chars = sum(p["chars"] for p in pages)
     out = {

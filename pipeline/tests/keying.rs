@@ -112,8 +112,37 @@ fn double_keying_story(db_url: Option<&str>) {
         assert_eq!(s, 409, "{body}");
         let t3 = k2.next().await.unwrap();
         assert_eq!(t3["id"], tid);
+        // A give-back or submit naming k2's first lease comes late (the
+        // station gives back a task whose lease ran out while it fetches
+        // the next): it must not touch the second lease.
+        let (old, new) = (t2["lease"].as_str().unwrap(), t3["lease"].as_str().unwrap());
+        assert_ne!(old, new);
         let rel = k2
-            .post(&format!("/api/v1/tasks/{tid}/release"), json!({}))
+            .post(
+                &format!("/api/v1/tasks/{tid}/release"),
+                json!({"lease": old}),
+            )
+            .await;
+        assert_eq!(rel.status(), 409, "a late give-back freed a new lease");
+        let (s, body) = k2
+            .submit(tid, json!({"value": "DA-00-0000", "lease": old}))
+            .await;
+        assert_eq!(s, 409, "a submit on an old lease was taken: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("leased again"),
+            "{body}"
+        );
+        let held = audit(&sup, tid).await;
+        assert_eq!(
+            (held["state"].as_str(), held["keyer"].as_str()),
+            (Some("leased"), Some("k2")),
+            "{held}"
+        );
+        let rel = k2
+            .post(
+                &format!("/api/v1/tasks/{tid}/release"),
+                json!({"lease": new}),
+            )
             .await;
         assert_eq!(rel.status(), 200);
 

@@ -282,6 +282,12 @@ fn rescans_of(page: &PageImage) -> Vec<(&'static str, PageImage)> {
             ),
         ),
         (
+            // PNGs from many scanners and tools carry 96 dpi whatever the
+            // scan: the fingerprint must not depend on that tag.
+            "its file tagged 96 dpi, turned 0.5°",
+            PageImage::new(rotate(g, 0.5), page.color, Some(96.0)),
+        ),
+        (
             "binarised with specks, shifted, turned 0.4°",
             PageImage::new(
                 rotate(&shifted(&specked, 10, 40), 0.4),

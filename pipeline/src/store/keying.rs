@@ -126,6 +126,11 @@ pub struct TaskView {
     pub derived_path: Option<String>,
     /// For arbitration: the two keyings, in pass order.
     pub entries: Vec<Entry>,
+    /// The task's current lease: a give-back or submit naming it cannot
+    /// touch a later lease of the same task, even the same user's. Never
+    /// serialised: only the holder is told it (by the keying API).
+    #[serde(skip)]
+    pub lease: Option<String>,
 }
 
 /// What a submission did.
@@ -155,6 +160,9 @@ pub struct Submission {
     pub entry: Entry,
     pub keystrokes: Option<i64>,
     pub active_ms: Option<i64>,
+    /// The lease the station holds (from `next_task`); when given, a
+    /// submission on any other lease of the task is refused.
+    pub lease: Option<String>,
 }
 
 /// Per-person figures over a period.
@@ -185,8 +193,8 @@ pub struct KeyerFigures {
 pub type Decide<'a> = &'a (dyn Fn(&str, &str, &Entry, &Entry) -> Decision + Send + Sync);
 
 const TASK_VIEW: &str = "SELECT t.id, t.document_id, t.field, t.kind, t.pass, t.state, t.keyer, \
-     {until:t.lease_expires}, COALESCE(f.page, 1), CAST(f.bbox AS TEXT), d.class, fi.original_name, p.derived_path \
-     FROM tasks t JOIN fields f ON f.document_id = t.document_id AND f.name = t.field \
+     {until:t.lease_expires}, COALESCE(f.page, 1), CAST(f.bbox AS TEXT), d.class, fi.original_name, p.derived_path, \
+     t.lease_token FROM tasks t JOIN fields f ON f.document_id = t.document_id AND f.name = t.field \
      JOIN documents d ON d.id = t.document_id \
      LEFT JOIN pages p ON p.document_id = t.document_id AND p.seq = COALESCE(f.page, 1) \
      LEFT JOIN files fi ON fi.sha256 = p.file_sha256";
@@ -596,7 +604,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let row = sqlx::query(self.sql(
             "SELECT t.document_id, t.field, t.kind, t.pass, t.state, t.keyer, {until:t.lease_expires}, \
-             -{until:t.leased_at}, d.class FROM tasks t JOIN documents d ON d.id = t.document_id \
+             -{until:t.leased_at}, d.class, t.lease_token FROM tasks t JOIN documents d ON d.id = t.document_id \
              WHERE t.id = $1 {for_update}",
         ))
         .bind(id)
@@ -614,6 +622,11 @@ impl Store {
         let left: Option<f64> = row.try_get(6).map_err(|e| self.err(e))?;
         let held_s: Option<f64> = row.try_get(7).map_err(|e| self.err(e))?;
         let class = get_s(8)?;
+        let token: Option<String> = row.try_get(9).map_err(|e| self.err(e))?;
+        let stale = submission
+            .lease
+            .as_deref()
+            .is_some_and(|held| token.as_deref() != Some(held));
         let refuse = match (state.as_str(), keyer.as_deref()) {
             ("done", Some(k)) if k == user.name => {
                 Some("you already submitted this task".to_string())
@@ -622,6 +635,10 @@ impl Store {
             ("leased", Some(k)) if k != user.name => {
                 Some("this task's lease ran out and it was handed to someone else".to_string())
             }
+            ("leased", Some(_)) if stale => Some(
+                "the lease you hold on this task was given back or ran out; the task was leased again"
+                    .to_string(),
+            ),
             ("leased", Some(_)) if left.unwrap_or(0.0) <= 0.0 => Some(format!(
                 "your lease on this task ran out {:.0} s ago; it went back to the queue",
                 -left.unwrap_or(0.0)
@@ -847,15 +864,25 @@ impl Store {
     }
 
     /// Gives a task back to the queue before its lease runs out (a
-    /// prefetched task at logout). False when it was not the user's.
-    pub async fn release_task(&self, id: i64, user: &UserRow) -> Result<bool, FolioError> {
+    /// prefetched task at logout). With `lease`, only that lease is given
+    /// back: a late give-back never frees the task after it was leased
+    /// again (to anyone, the same user included). False when nothing was
+    /// the user's to give back.
+    pub async fn release_task(
+        &self,
+        id: i64,
+        user: &UserRow,
+        lease: Option<&str>,
+    ) -> Result<bool, FolioError> {
         let mut tx = self.begin().await?;
         let n = sqlx::query(
             "UPDATE tasks SET state = 'queued', keyer = NULL, lease_token = NULL, lease_expires = NULL, \
-             leased_at = NULL WHERE id = $1 AND keyer = $2 AND state = 'leased'",
+             leased_at = NULL WHERE id = $1 AND keyer = $2 AND state = 'leased' \
+             AND ($3 = '' OR lease_token = $3)",
         )
         .bind(id)
         .bind(&user.name)
+        .bind(lease.unwrap_or(""))
         .execute(&mut *tx)
         .await
         .map_err(|e| self.err(e))?
@@ -1041,5 +1068,6 @@ fn task_view(r: &AnyRow) -> Result<TaskView, sqlx::Error> {
         original_name: r.try_get(11)?,
         derived_path: r.try_get(12)?,
         entries: Vec::new(),
+        lease: r.try_get(13)?,
     })
 }

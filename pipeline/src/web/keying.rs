@@ -37,6 +37,7 @@ fn task_json(state: &AppState, t: &TaskView) -> serde_json::Value {
         "pattern": spec.map(|s| format!("^(?:{})$", s.pattern)),
         "snippet_url": format!("/api/v1/tasks/{}/snippet", t.id),
         "lease_expires": expires,
+        "lease": t.lease,
     });
     if t.kind == "arbitrate" {
         v["entries"] = t
@@ -73,6 +74,16 @@ pub struct SubmitBody {
     /// itself may carry a wrong check digit).
     #[serde(default)]
     pub confirm: bool,
+    /// The lease from `next` (`lease` of the task): a submit on a lease
+    /// given back or taken again is refused (409).
+    pub lease: Option<String>,
+}
+
+/// `POST /api/v1/tasks/{id}/release` body: the lease to give back.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReleaseBody {
+    /// Without it, whatever lease the user holds on the task.
+    pub lease: Option<String>,
 }
 
 /// `POST /api/v1/tasks/{id}/submit`: 200 with what it did, 409 when the
@@ -92,8 +103,12 @@ pub async fn submit(
     let held = task.state == "leased"
         && task.keyer.as_deref() == Some(s.row.user.name.as_str())
         && task.lease_left_s.unwrap_or(0.0) > 0.0;
-    if !held {
+    let stale = body.lease.is_some() && body.lease != task.lease;
+    if !held || stale {
         return Err(ApiError::Conflict(match task.keyer.as_deref() {
+            _ if held => "the lease you hold on this task was given back or ran out; \
+                          the task was leased again"
+                .into(),
             Some(k) if k == s.row.user.name && task.state == "leased" => {
                 "your lease on this task ran out; it went back to the queue".into()
             }
@@ -156,6 +171,7 @@ pub async fn submit(
         entry,
         keystrokes: body.keystrokes,
         active_ms: body.active_ms,
+        lease: body.lease,
     };
     let settings = state.settings.clone();
     let decide = move |class: &str, field: &str, a: &Entry, b: &Entry| -> Decision {
@@ -195,14 +211,21 @@ pub async fn submit(
     Ok(Json(body).into_response())
 }
 
-/// `POST /api/v1/tasks/{id}/release`: give a held task back.
+/// `POST /api/v1/tasks/{id}/release`: give a held task back (409 when
+/// that lease is no longer the caller's).
 pub async fn release(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     headers: HeaderMap,
+    body: Option<Json<ReleaseBody>>,
 ) -> Result<Response, ApiError> {
     let s = Session::for_post(&state, &headers).await?;
-    if state.store.release_task(id, &s.row.user).await? {
+    let lease = body.and_then(|Json(b)| b.lease);
+    if state
+        .store
+        .release_task(id, &s.row.user, lease.as_deref())
+        .await?
+    {
         Ok(Json(json!({"released": true})).into_response())
     } else {
         Err(ApiError::Conflict(format!("task {id} is not held by you")))

@@ -113,7 +113,11 @@
 
   function release(entry, keepalive) {
     if (!entry) return Promise.resolve();
-    return post("/api/v1/tasks/" + entry.task.id + "/release", {}, keepalive).catch(() => {});
+    // Names the lease: a give-back arriving late never frees the task
+    // after it was leased again (to this page included).
+    return post("/api/v1/tasks/" + entry.task.id + "/release", { lease: entry.task.lease }, keepalive).catch(
+      () => {}
+    );
   }
 
   // Keeps one task ahead while a task is on screen.
@@ -143,8 +147,9 @@
       const a = ahead;
       ahead = null;
       if (a.leaseEnd === null || a.leaseEnd > Date.now() + 1000) return a;
-      // Its lease ran out while it waited: give it back, take another.
-      release(a);
+      // Its lease ran out while it waited: give it back, take another
+      // (after the give-back, so the next lease is not given back with it).
+      await release(a);
     }
     return fetchTask();
   }
@@ -317,7 +322,7 @@
   async function submit(kind) {
     const c = current;
     if (!c || busy || leaving) return;
-    const body = { keystrokes: c.keystrokes, active_ms: Math.round(c.active) };
+    const body = { keystrokes: c.keystrokes, active_ms: Math.round(c.active), lease: c.task.lease };
     if (kind === "value" && c.chosen) body[c.chosen] = true;
     else if (kind === "value") {
       if (input.value.trim() === "") {
