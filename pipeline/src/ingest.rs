@@ -221,8 +221,6 @@ fn check_file(path: &Path, settings: &Settings) -> Check {
             p.map(|page| {
                 let (w, h) = page.gray.dimensions();
                 pixels += w as u64 * h as u64;
-                // `folio run`: its workers take the page as decoded here.
-                crate::process::offer_decoded(&sha256, pages, page);
                 pages += 1;
             })
         })

@@ -1,6 +1,5 @@
-//! Processing one claimed page: take the page as ingest decoded it in
-//! this process, or read its original from the object store (proved by
-//! SHA-256) and decode just that page; run the image stage and
+//! Processing one claimed page: read its original from the object store
+//! (proved by SHA-256) and decode just that page; run the image stage and
 //! OCR, write the derived page image into the object store, and return
 //! the results as the store keeps them. Synchronous and CPU-bound: it runs
 //! on the worker's rayon threads, each keeping its own engines.
@@ -17,7 +16,6 @@ use folio_stages::prepare::{self, ImageOptions, ImageReport, StepTimes};
 use folio_stages::recognize::{OcrOptions, OcrPage, Recognizer, TesseractEngine};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -26,47 +24,6 @@ use std::time::Instant;
 /// Bounded in bytes, so memory stays bounded by pages in flight.
 static ORIGINALS: Mutex<VecDeque<(String, Arc<Vec<u8>>)>> = Mutex::new(VecDeque::new());
 const ORIGINALS_BYTES: usize = 256 << 20;
-
-/// Pages decoded at ingest, handed to this process's workers (`folio
-/// run` ingests and works in one process), so a page is decoded once, not
-/// once to check it and again to work it. Keyed by the file's SHA-256 and
-/// the page's index: content-addressed, so an entry is right for whoever
-/// takes it. Filled only up to `DECODED_BYTES` (the first pages, which
-/// are claimed first); each page is taken out when worked. A page not
-/// found here is read and decoded from the object store as before.
-static DECODED: Mutex<Vec<(String, usize, PageImage)>> = Mutex::new(Vec::new());
-static KEEP_DECODED: AtomicBool = AtomicBool::new(false);
-const DECODED_BYTES: usize = 384 << 20;
-
-/// Lets ingest keep the pages it decodes for this process's workers
-/// (`folio run`; a plain `folio ingest` has no worker to take them).
-pub fn keep_decoded_pages(on: bool) {
-    KEEP_DECODED.store(on, Ordering::Relaxed);
-}
-
-/// Offers page `index` of the file `sha256`, as ingest decoded it, to
-/// this process's workers; kept while there is room.
-pub fn offer_decoded(sha256: &str, index: usize, page: PageImage) {
-    if !KEEP_DECODED.load(Ordering::Relaxed) {
-        return;
-    }
-    if let Ok(mut kept) = DECODED.lock() {
-        let held: usize = kept.iter().map(|(_, _, p)| p.gray.len()).sum();
-        if held + page.gray.len() <= DECODED_BYTES
-            && !kept.iter().any(|(s, i, _)| s == sha256 && *i == index)
-        {
-            kept.push((sha256.to_string(), index, page));
-        }
-    }
-}
-
-fn take_decoded(sha256: &str, index: usize) -> Option<PageImage> {
-    let mut kept = DECODED.lock().ok()?;
-    let at = kept
-        .iter()
-        .position(|(s, i, _)| s == sha256 && *i == index)?;
-    Some(kept.swap_remove(at).2)
-}
 
 thread_local! {
     /// This thread's engines, by OCR languages and page segmentation
@@ -143,6 +100,40 @@ pub fn failed(stage: &str, reason: String) -> PageResult {
     }
 }
 
+/// Starts this thread's engines for a class (the Tesseract models and
+/// OSD), as its first page would: run on every worker thread before work
+/// starts, it both proves the models load (a clear settings error before
+/// anything is queued) and spares each thread that start on its first
+/// page — the check is the warm-up, not a load thrown away.
+pub fn warm_engines(settings: &Settings, class: &str, languages: &str) -> Result<(), String> {
+    ENGINES.with(|cell| {
+        let mut map = cell.borrow_mut();
+        let opts = class_ocr_options(settings, class, languages);
+        let key = format!("{languages}/{:?}", opts.segmentation);
+        let engines = map.entry(key.clone()).or_insert_with(|| Engines {
+            ocr: TesseractEngine::new(&opts).map_err(|e| e.to_string()),
+            osd: OsdEngine::new(opts.datapath.as_deref()).ok(),
+        });
+        let failed = match (&engines.ocr, &engines.osd) {
+            (Err(e), _) => Some(e.clone()),
+            (Ok(_), None) => Some(
+                OsdEngine::new(opts.datapath.as_deref())
+                    .err()
+                    .map_or_else(|| "OSD did not start".to_string(), |e| e.to_string()),
+            ),
+            _ => None,
+        };
+        match failed {
+            // Not kept: a fixed installation is tried again next time.
+            Some(e) => {
+                map.remove(&key);
+                Err(e)
+            }
+            None => Ok(()),
+        }
+    })
+}
+
 fn run_stages(
     claim: &PageClaim,
     settings: &Settings,
@@ -150,23 +141,18 @@ fn run_stages(
     languages: &str,
 ) -> PageResult {
     let index = (claim.file_page.max(1) - 1) as usize;
-    let (image, read_ms, decode_ms) = match take_decoded(&claim.file_sha256, index) {
-        Some(image) => (image, 0.0, 0.0),
-        None => {
-            let started = Instant::now();
-            let bytes = match original(objects, &claim.file_sha256) {
-                Ok(b) => b,
-                Err(e) => return failed("read", e),
-            };
-            let read_ms = ms_since(started);
-            let started = Instant::now();
-            let image = match decode::page_at(&bytes, index, &settings.decode) {
-                Ok(p) => p,
-                Err(e) => return failed("decode", e.to_string()),
-            };
-            (image, read_ms, ms_since(started))
-        }
+    let started = Instant::now();
+    let bytes = match original(objects, &claim.file_sha256) {
+        Ok(b) => b,
+        Err(e) => return failed("read", e),
     };
+    let read_ms = ms_since(started);
+    let started = Instant::now();
+    let image = match decode::page_at(&bytes, index, &settings.decode) {
+        Ok(p) => p,
+        Err(e) => return failed("decode", e.to_string()),
+    };
+    let decode_ms = ms_since(started);
     ENGINES.with(|cell| {
         let mut map = cell.borrow_mut();
         let opts = class_ocr_options(settings, &claim.class, languages);

@@ -99,6 +99,22 @@ pub fn check_engines(settings: &Settings, class: Option<&str>) -> Result<(), Fol
     Ok(())
 }
 
+/// Starts the class's engines on every thread of `pool` (in parallel),
+/// so a missing model is a settings error before anything is queued and
+/// no thread pays the start on its first page.
+pub fn warm_engines(
+    pool: &rayon::ThreadPool,
+    settings: &Settings,
+    class: Option<&str>,
+) -> Result<(), FolioError> {
+    let name = class.unwrap_or(&settings.default_class);
+    let languages = settings.class(class)?.languages.clone();
+    pool.broadcast(|_| crate::process::warm_engines(settings, name, &languages))
+        .into_iter()
+        .find_map(Result::err)
+        .map_or(Ok(()), |e| Err(settings.config_error(e)))
+}
+
 /// Runs one batch folder end to end.
 pub async fn run(
     store: &Store,
@@ -107,14 +123,8 @@ pub async fn run(
     stop: watch::Receiver<bool>,
 ) -> Result<RunSummary, FolioError> {
     let started = Instant::now();
-    check_engines(&settings, opts.ingest.class.as_deref())?;
-    // Handing ingest's decoded pages to the workers (decode once) is off:
-    // ingest runs ahead of the workers, so the pages it holds grow with
-    // the batch (up to the cache's cap), and memory must stay bounded by
-    // pages in flight (`spine::memory_is_bounded…`). It saved ~1 s of 213
-    // on 30 forms; to bring back, bound it by pages in flight.
-    crate::process::keep_decoded_pages(false);
     let pool = Arc::new(work::thread_pool(&settings)?);
+    warm_engines(&pool, &settings, opts.ingest.class.as_deref())?;
     let user = Actor::user();
     let intake = ingest::ingest(store, &settings, &pool, &opts.ingest, &user).await?;
     let batch_id = intake.batch.id.clone();

@@ -91,10 +91,7 @@ pub fn normalise(text: &str) -> String {
     out
 }
 
-/// Whether `c` is a CJK ideograph or CJK punctuation / full-width form.
-pub fn is_cjk(c: char) -> bool {
-    matches!(c as u32, 0x3000..=0x303F | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xFF00..=0xFFEF)
-}
+pub use crate::script::is_cjk;
 
 /// Edit distance between two sequences (unit costs), in O(len(b)) memory.
 pub fn levenshtein<T: PartialEq>(a: &[T], b: &[T]) -> usize {

@@ -4,6 +4,7 @@
 
 use crate::error::StageError;
 use crate::page::{BBox, Word};
+use crate::script::is_cjk;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
@@ -428,10 +429,6 @@ fn build_lines(page: usize, words: &[Word]) -> Vec<Line<'_>> {
             line
         })
         .collect()
-}
-
-fn is_cjk(c: char) -> bool {
-    matches!(c as u32, 0x3000..=0x303F | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xFF00..=0xFFEF)
 }
 
 /// What a finder read: the words of the value (in reading order), its

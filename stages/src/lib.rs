@@ -5,6 +5,7 @@
 pub mod accuracy;
 pub mod bagit;
 pub mod blank;
+pub mod columns;
 pub mod crop;
 pub mod decode;
 pub mod deskew;
@@ -23,6 +24,7 @@ pub mod recognize;
 pub mod rescan;
 pub mod review;
 pub mod sampling;
+pub mod script;
 pub mod snippet;
 
 pub use error::StageError;

@@ -14,6 +14,7 @@
 
 use crate::error::StageError;
 use crate::page::Word;
+use crate::script::{ends_cjk, starts_cjk};
 use lopdf::{Dictionary, Document, Object, Stream, StringFormat, dictionary};
 
 /// The glyphless font (one empty glyph) the text layer is set in.
@@ -342,22 +343,6 @@ fn runs(words: &[Word], scale: f32, page_height: f32) -> Vec<Run> {
         i = end;
     }
     out
-}
-
-/// Scripts written without spaces between words.
-fn is_cjk(c: char) -> bool {
-    matches!(c as u32,
-        0x2E80..=0x2FDF | 0x3000..=0x303F | 0x3040..=0x30FF | 0x3100..=0x31BF
-        | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF
-        | 0xFF00..=0xFFEF | 0x20000..=0x2FFFF)
-}
-
-fn ends_cjk(s: &str) -> bool {
-    s.chars().last().is_some_and(is_cjk)
-}
-
-fn starts_cjk(s: &str) -> bool {
-    s.chars().next().is_some_and(is_cjk)
 }
 
 /// A number as PDF writes it: fixed point, no exponent.

@@ -134,6 +134,15 @@ impl TesseractEngine {
             .map_err(|e| StageError::Ocr(e.to_string()))?;
         let text = api.get_text().map_err(|e| StageError::Ocr(e.to_string()))?;
         let words = parse_tsv(&tsv);
+        // Two columns Tesseract read as one are read column by column;
+        // otherwise its own text (and layout) stands.
+        let (words, text) = match crate::columns::reorder_merged_columns(&words) {
+            Some(ordered) => {
+                let text = crate::columns::text_of(&ordered);
+                (ordered, text)
+            }
+            None => (words, text),
+        };
         let mean_confidence = if words.is_empty() {
             0.0
         } else {
