@@ -174,17 +174,38 @@ pub fn ocr_input(image: &GrayImage) -> Cow<'_, GrayImage> {
     }
 }
 
+/// Tesseract's retry of doubtful lines inverted, on for a dark-ground
+/// page only (after the page itself is inverted): such a page mixes
+/// light and dark regions, and the retry reads the regions the page's
+/// inversion left light on dark. Measured on the scribe slide: CER 14.3%
+/// and 136 of 157 words with the page inverted alone; 7.9% and 145 with
+/// the retry, in 1.07 s against 1.56 s (fewer doubtful lines to redo).
+const INVERT_RETRY: &str = "tessedit_do_invert";
+
 impl Recognizer for TesseractEngine {
     fn recognize(&mut self, image: &GrayImage, dpi: u32) -> Result<OcrPage, StageError> {
         let image = ocr_input(image);
+        let dark = matches!(image, Cow::Owned(_));
         let image = image.as_ref();
-        let api = match self.api.take() {
+        let mut api = match self.api.take() {
             Some(api) => api,
             None => Self::start(&self.options)?,
         };
         // The crate's builder consumes the engine; on error it is gone and
         // the next page starts a fresh one.
-        let (api, page) = Self::run(api, image, dpi)?;
+        let variable = |api: Tesseract, value: &str| {
+            api.set_variable(INVERT_RETRY, value)
+                .map_err(|e| StageError::Ocr(format!("variable {INVERT_RETRY}={value}: {e}")))
+        };
+        if dark {
+            api = variable(api, "1")?;
+        }
+        let (mut api, page) = Self::run(api, image, dpi)?;
+        if dark {
+            // Back to the configured value (Tesseract's default: on).
+            let configured = self.options.variables.get(INVERT_RETRY);
+            api = variable(api, configured.map_or("1", String::as_str))?;
+        }
         self.api = Some(api);
         Ok(page)
     }
