@@ -73,12 +73,13 @@ fn page_cer(report: &Value, name: &str) -> f64 {
 fn findings(out: &Path) -> Vec<(String, Value)> {
     // A form whose fields wait for keying (a low confidence, or the QA
     // sample's random pick) is written under `.awaiting-keying/`: its
-    // image findings count all the same.
+    // image findings count all the same. It is staged without the bag's
+    // declaration and manifests (keying finishes it): found by its index.
     let waiting: Vec<std::path::PathBuf> = std::fs::read_dir(out.join(".awaiting-keying"))
         .map(|rd| {
             rd.filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|p| p.join("bagit.txt").is_file())
+                .filter(|p| p.join("data/metadata/index.json").is_file())
                 .collect()
         })
         .unwrap_or_default();
