@@ -46,23 +46,18 @@ impl Line {
 }
 
 fn lines_of(words: &[Word]) -> Vec<Line> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < words.len() {
-        let end = words[i..]
-            .iter()
-            .position(|w| w.line != words[i].line)
-            .map_or(words.len(), |n| i + n);
-        let group = &words[i..end];
-        out.push(Line {
-            start: i,
-            end,
-            top: group.iter().map(|w| w.bbox.y0).min().unwrap_or(0),
-            bottom: group.iter().map(|w| w.bbox.y1).max().unwrap_or(0),
-        });
-        i = end;
-    }
-    out
+    crate::page::line_ranges(words)
+        .into_iter()
+        .map(|r| {
+            let group = &words[r.clone()];
+            Line {
+                start: r.start,
+                end: r.end,
+                top: group.iter().map(|w| w.bbox.y0).min().unwrap_or(0),
+                bottom: group.iter().map(|w| w.bbox.y1).max().unwrap_or(0),
+            }
+        })
+        .collect()
 }
 
 /// Gaps of a line at least `MIN_GAP_LINE_HEIGHTS` wide, as x ranges.

@@ -29,14 +29,9 @@ pub fn page(words: &[Word], width: u32, height: u32, title: &str) -> String {
     ));
     let mut open: Option<(u32, u32, u32)> = None;
     let mut counter = 0usize;
-    let mut i = 0;
-    while i < words.len() {
-        let (block, par, line) = words[i].line;
-        let end = words[i..]
-            .iter()
-            .position(|w| w.line != words[i].line)
-            .map_or(words.len(), |n| i + n);
-        let group = &words[i..end];
+    for range in crate::page::line_ranges(words) {
+        let group = &words[range];
+        let (block, par, line) = group[0].line;
         let bbox = group
             .iter()
             .skip(1)
@@ -78,7 +73,6 @@ pub fn page(words: &[Word], width: u32, height: u32, title: &str) -> String {
         }
         out.push_str("</span>\n");
         open = Some((block, par, line));
-        i = end;
     }
     if open.is_some() {
         out.push_str("   </p>\n  </div>\n");

@@ -97,3 +97,16 @@ pub struct Word {
     /// are on one text line.
     pub line: (u32, u32, u32),
 }
+
+/// The text lines of a page's words, in order: each a range of
+/// consecutive words sharing Tesseract's line number. Text, hOCR, the PDF
+/// text layer and reading-order fixes all cut lines this one way.
+pub fn line_ranges(words: &[Word]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for group in words.chunk_by(|a, b| a.line == b.line) {
+        out.push(start..start + group.len());
+        start += group.len();
+    }
+    out
+}

@@ -305,13 +305,8 @@ fn text_layer(words: &[Word], scale: f32, page_height: f32) -> Vec<u8> {
 /// never between two Chinese (or Japanese, Korean) characters.
 fn runs(words: &[Word], scale: f32, page_height: f32) -> Vec<Run> {
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < words.len() {
-        let end = words[i..]
-            .iter()
-            .position(|w| w.line != words[i].line)
-            .map_or(words.len(), |n| i + n);
-        let line = &words[i..end];
+    for range in crate::page::line_ranges(words) {
+        let line = &words[range];
         let top = line.iter().map(|w| w.bbox.y0).min().unwrap_or(0);
         let bottom = line.iter().map(|w| w.bbox.y1).max().unwrap_or(0);
         let size = ((bottom.saturating_sub(top)).max(1) as f32 * scale).max(1.0);
@@ -340,7 +335,6 @@ fn runs(words: &[Word], scale: f32, page_height: f32) -> Vec<Run> {
                 size,
             });
         }
-        i = end;
     }
     out
 }
