@@ -99,12 +99,18 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
     } else if class.fields.is_empty() {
         Vec::new()
     } else {
-        // Zones are measured in mm or inches: each page at its own dpi.
+        // Zones are measured in mm or inches: each page at its own dpi. A
+        // dropped page is in no package, so nothing is read from it (its
+        // place is kept: field pages count the document's pages).
         let pages: Vec<PageWords> = words
             .iter()
             .zip(&work.pages)
             .map(|(w, p)| PageWords {
-                words: w,
+                words: if p.decision == Some(Decision::Drop) {
+                    &[]
+                } else {
+                    w
+                },
                 dpi: p.result.dpi.filter(|d| *d > 0.0).unwrap_or(300.0) as f32,
             })
             .collect();

@@ -689,3 +689,49 @@ fn the_last_page_of_a_document_is_kept_or_rescanned_never_dropped() {
     assert_eq!(util::packages(&env.out()).len(), 1);
     verify(&env, &cfg);
 }
+
+/// A dropped page is in no package, so no field is read from it. The
+/// class's one field is the word after "point", which the phototest page
+/// (1) reads as "text" ("12 point text"). With page 1 dropped, the field
+/// comes from another page or goes to keying, never from page 1 (before
+/// the fix: "text", page 1).
+#[test]
+fn no_field_is_read_from_a_dropped_page() {
+    let env = Env::new();
+    let class = "name = \"whole\"\nsplit = \"batch\"\n\n[[fields]]\nname = \"after_point\"\n\
+                 labels = [\"point\"]\npattern = '[a-z]+'\n";
+    let cfg = write_config(&env, "whole", &[("whole", class.to_string())]);
+    let mut text_cfg = std::fs::read_to_string(&cfg).unwrap();
+    text_cfg.push_str("\n[review]\nhold = [\"blank\"]\n");
+    std::fs::write(&cfg, text_cfg).unwrap();
+    let dir = batch(&env);
+    let (o, summary) = run(&env, &cfg, &dir);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let batch_id = summary["batch"]["id"].as_str().unwrap().to_string();
+    let doc = summary["held"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pages = review(&env, &cfg, &batch_id);
+    let id = |seq| page(&pages, seq)["page_id"].as_i64().unwrap();
+    for (seq, decision) in [(1, "drop"), (2, "keep"), (3, "keep")] {
+        let o = decide(&env, &cfg, id(seq), decision, "misfed sheet");
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    // Packaged, or waiting for keying if page 4's reading is unsure.
+    let waiting = env.out().join(".awaiting-keying").join(&doc);
+    let index_path = if waiting.is_dir() {
+        waiting.join("data/metadata/index.json")
+    } else {
+        package_of(&env.out(), &doc).join(INDEX)
+    };
+    let index = json_file(&index_path);
+    assert_eq!(index["dropped_pages"][0]["seq"], 1, "{index:#}");
+    let field = &index["fields"]["after_point"];
+    assert!(field.is_object(), "the field is listed: {index:#}");
+    assert_ne!(
+        field["ocr_value"], "text",
+        "read from the dropped page: {field:#}"
+    );
+    assert_ne!(field["page"], 1, "{field:#}");
+}
