@@ -212,7 +212,7 @@ fn recognize_page(
     let ocr = match &mut engines.ocr {
         Ok(_) if report.blank.blank => Ok(OcrPage::default()),
         Ok(engine) => engine
-            .recognize(&prepared.image, dpi)
+            .recognize(prepared.for_ocr(), dpi)
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.clone()),
     };

@@ -76,7 +76,18 @@ pub struct StepTimes {
 #[derive(Debug, Clone)]
 pub struct PreparedPage {
     pub image: GrayImage,
+    /// A colour page's darkest channel, turned, levelled and cropped as
+    /// `image` is: what recognition reads (see `PageImage::ink`).
+    pub ink: Option<GrayImage>,
     pub report: ImageReport,
+}
+
+impl PreparedPage {
+    /// The raster recognition reads: the ink raster of a colour page,
+    /// else the prepared grey.
+    pub fn for_ocr(&self) -> &GrayImage {
+        self.ink.as_ref().unwrap_or(&self.image)
+    }
 }
 
 /// The OSD confidence recorded for a page the ink already showed upright
@@ -103,9 +114,9 @@ pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&mut OsdEngine
         page.gray.clone()
     };
     let skew = deskew::find_skew(&turned, &opts.deskew);
-    let level = if skew.angle_deg.abs() >= opts.deskew.min_correct_deg
-        && skew.confidence >= opts.deskew.min_confidence
-    {
+    let levelled = skew.angle_deg.abs() >= opts.deskew.min_correct_deg
+        && skew.confidence >= opts.deskew.min_confidence;
+    let level = if levelled {
         deskew::rotate(&turned, skew.angle_deg)
     } else {
         turned
@@ -154,6 +165,25 @@ pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&mut OsdEngine
     steps.qc_ms = split();
     let hash = rescan::fingerprint(&image, dpi);
     steps.hash_ms = split();
+    // The same turns, levelling and crop for the ink raster, if any.
+    let ink = page.ink.as_ref().map(|ink| {
+        let mut ink = if sideways {
+            orient::turn_upright(ink, 90)
+        } else {
+            ink.clone()
+        };
+        if levelled {
+            ink = deskew::rotate(&ink, skew.angle_deg);
+        }
+        if flip == 180 {
+            ink = orient::turn_upright(&ink, 180);
+        }
+        match &crop_box {
+            Some(b) => crop::crop(&ink, b),
+            None => ink,
+        }
+    });
+    steps.deskew_ms += split();
     // The skew reported is the one the file shows: a PDF's slanted
     // placement of a straight raster counts, though nothing was turned for it.
     let shown = Skew {
@@ -170,5 +200,5 @@ pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&mut OsdEngine
         ms: start.elapsed().as_secs_f64() * 1000.0,
         steps,
     };
-    PreparedPage { image, report }
+    PreparedPage { image, ink, report }
 }

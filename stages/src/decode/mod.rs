@@ -227,12 +227,12 @@ fn decode_tiff_page(
     let color_type = dec.colortype().map_err(|e| corrupt(index, e))?;
     let dpi = tiff_dpi(dec);
     let data = dec.read_image().map_err(|e| corrupt(index, e))?;
-    let (gray, color) =
+    let (gray, color, ink) =
         tiff_to_gray(data, color_type, w, h).ok_or_else(|| StageError::Corrupt {
             page: index,
             reason: format!("unsupported TIFF pixel layout {color_type:?}"),
         })?;
-    Ok(PageImage::new(gray, color, dpi))
+    Ok(PageImage::new(gray, color, dpi).with_ink(ink))
 }
 
 fn tiff_dpi(dec: &mut TiffDecoder<Cursor<&[u8]>>) -> Option<f32> {
@@ -258,7 +258,7 @@ fn tiff_to_gray(
     color_type: tiff::ColorType,
     w: u32,
     h: u32,
-) -> Option<(GrayImage, ColorMode)> {
+) -> Option<Raster> {
     use tiff::ColorType as C;
     // The tiff crate already turns WhiteIsZero data into BlackIsZero.
     let buf = match data {
@@ -291,7 +291,7 @@ fn tiff_to_gray(
                     px.0[0] = if bit == 1 { 255 } else { 0 };
                 }
             }
-            Some((out, ColorMode::Bilevel))
+            Some((out, ColorMode::Bilevel, None))
         }
         C::Gray(8) => raw_to_gray(buf, 1, w, h),
         C::GrayA(8) => raw_to_gray(buf, 2, w, h),
@@ -308,7 +308,11 @@ fn tiff_to_gray(
     }
 }
 
-fn raw_to_gray(buf: Vec<u8>, channels: usize, w: u32, h: u32) -> Option<(GrayImage, ColorMode)> {
+/// A decoded raster: the working grey, its colour mode, and for a colour
+/// page the darkest-channel raster recognition reads.
+type Raster = (GrayImage, ColorMode, Option<GrayImage>);
+
+fn raw_to_gray(buf: Vec<u8>, channels: usize, w: u32, h: u32) -> Option<Raster> {
     let n = w as usize * h as usize;
     if buf.len() < n * channels {
         return None;
@@ -333,12 +337,13 @@ fn raw_to_gray(buf: Vec<u8>, channels: usize, w: u32, h: u32) -> Option<(GrayIma
         _ => return None,
     };
     let gray = img.to_luma8();
+    let ink = (mode == ColorMode::Color).then(|| darkest_channel(&img));
     let mode = if mode == ColorMode::Gray && is_bilevel(&gray) {
         ColorMode::Bilevel
     } else {
         mode
     };
-    Some((gray, mode))
+    Some((gray, mode, ink))
 }
 
 fn decode_single(
@@ -373,6 +378,7 @@ fn decode_single(
         ColorMode::Gray
     };
     let gray = img.to_luma8();
+    let ink = (color == ColorMode::Color).then(|| darkest_channel(&img));
     let color = if color == ColorMode::Gray && is_bilevel(&gray) {
         ColorMode::Bilevel
     } else {
@@ -383,7 +389,20 @@ fn decode_single(
         Format::Jpeg => jpeg_dpi(bytes),
         Format::Tiff | Format::Pdf => None,
     };
-    Ok(PageImage::new(gray, color, dpi))
+    Ok(PageImage::new(gray, color, dpi).with_ink(ink))
+}
+
+/// The darkest of a colour image's channels at each pixel, over white
+/// where it is transparent (see [`PageImage::ink`]).
+fn darkest_channel(img: &DynamicImage) -> GrayImage {
+    let rgba = img.to_rgba8();
+    let (w, h) = rgba.dimensions();
+    GrayImage::from_fn(w, h, |x, y| {
+        let [r, g, b, a] = rgba.get_pixel(x, y).0;
+        let dark = u32::from(r.min(g).min(b));
+        let a = u32::from(a);
+        image::Luma([((dark * a + 255 * (255 - a)) / 255) as u8])
+    })
 }
 
 /// Resolution from a PNG's `pHYs` chunk (pixels per metre).
