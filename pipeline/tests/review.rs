@@ -53,11 +53,12 @@ fn batch(env: &Env) -> PathBuf {
 /// Settings: one class that makes the batch one document, and `review`
 /// as the `[review]` table's body.
 fn config(env: &Env, review: &str) -> PathBuf {
-    let cfg = write_config(
-        env,
-        "whole",
-        &[("whole", "name = \"whole\"\nsplit = \"batch\"\n".to_string())],
-    );
+    config_with_class(env, "name = \"whole\"\nsplit = \"batch\"\n", review)
+}
+
+/// Settings whose one class, `whole`, is `class` (a class file's text).
+fn config_with_class(env: &Env, class: &str, review: &str) -> PathBuf {
+    let cfg = write_config(env, "whole", &[("whole", class.to_string())]);
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(&format!("\n[review]\n{review}\n"));
     std::fs::write(&cfg, text).unwrap();
@@ -82,6 +83,21 @@ fn folio(env: &Env, cfg: &Path, args: &[&str]) -> Output {
 
 fn run(env: &Env, cfg: &Path, dir: &Path) -> (Output, serde_json::Value) {
     env.run(dir, &["--config", cfg.to_str().unwrap(), "--quiet"])
+}
+
+/// Stages the batch described at the top and runs it: held for review
+/// (exit 4). The batch folder, the run's summary, the batch id and the
+/// held document's id.
+fn held_run(env: &Env, cfg: &Path) -> (PathBuf, serde_json::Value, String, String) {
+    let dir = batch(env);
+    let (o, summary) = run(env, cfg, &dir);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let batch_id = summary["batch"]["id"].as_str().unwrap().to_string();
+    let doc = summary["held"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (dir, summary, batch_id, doc)
 }
 
 /// `folio review list BATCH --json`.
@@ -189,14 +205,7 @@ fn masters(pkg: &Path) -> Vec<String> {
 fn flags_hold_the_document_until_decided_then_keep_and_drop_package() {
     let env = Env::new();
     let cfg = config(&env, "hold = [\"blank\"]");
-    let dir = batch(&env);
-    let (o, summary) = run(&env, &cfg, &dir);
-    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
-    let batch_id = summary["batch"]["id"].as_str().unwrap().to_string();
-    let doc = summary["held"][0]["document_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (dir, summary, batch_id, doc) = held_run(&env, &cfg);
     assert_eq!(summary["held"].as_array().unwrap().len(), 1, "{summary:#}");
     // Held: no package, not even a failed or waiting one.
     assert!(util::packages(&env.out()).is_empty());
@@ -564,14 +573,7 @@ fn rescan_loop(pg: Option<&str>) {
 fn folio_watch_takes_a_rescan_folder_too() {
     let env = Env::new();
     let cfg = config(&env, "hold = [\"blank\"]\n\n[watch]\npoll_seconds = 0.2");
-    let dir = batch(&env);
-    let (o, summary) = run(&env, &cfg, &dir);
-    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
-    let batch_id = summary["batch"]["id"].as_str().unwrap().to_string();
-    let doc = summary["held"][0]["document_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (dir, _, batch_id, doc) = held_run(&env, &cfg);
     let pages = review(&env, &cfg, &batch_id);
     let (p2, p3) = (
         page(&pages, 2)["page_id"].as_i64().unwrap(),
@@ -700,18 +702,8 @@ fn no_field_is_read_from_a_dropped_page() {
     let env = Env::new();
     let class = "name = \"whole\"\nsplit = \"batch\"\n\n[[fields]]\nname = \"after_point\"\n\
                  labels = [\"point\"]\npattern = '[a-z]+'\n";
-    let cfg = write_config(&env, "whole", &[("whole", class.to_string())]);
-    let mut text_cfg = std::fs::read_to_string(&cfg).unwrap();
-    text_cfg.push_str("\n[review]\nhold = [\"blank\"]\n");
-    std::fs::write(&cfg, text_cfg).unwrap();
-    let dir = batch(&env);
-    let (o, summary) = run(&env, &cfg, &dir);
-    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
-    let batch_id = summary["batch"]["id"].as_str().unwrap().to_string();
-    let doc = summary["held"][0]["document_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cfg = config_with_class(&env, class, "hold = [\"blank\"]");
+    let (_, _, batch_id, doc) = held_run(&env, &cfg);
     let pages = review(&env, &cfg, &batch_id);
     let id = |seq| page(&pages, seq)["page_id"].as_i64().unwrap();
     for (seq, decision) in [(1, "drop"), (2, "keep"), (3, "keep")] {
