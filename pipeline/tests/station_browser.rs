@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use util::station::{self, Keyed};
 use util::*;
 
-use util::browser::{CHROMEDRIVER, CHROMIUM, session as browser};
+use util::browser::{CHROMEDRIVER, CHROMIUM, keys, session as browser};
 const PASSWORD: &str = "correct horse battery staple";
 const FORM: &str = "form_001.jpg";
 
@@ -108,17 +108,6 @@ fn chromedriver(dir: &Path) -> (Guard, u16) {
 /// One browser at a time: two Chromium instances starting together on a
 /// loaded 2-core machine have failed to reach their renderer.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Presses keys one after another into whatever has focus.
-async fn keys(c: &Client, text: &str) {
-    let mut seq = KeyActions::new("keyboard".into());
-    for ch in text.chars() {
-        seq = seq
-            .then(KeyAction::Down { value: ch })
-            .then(KeyAction::Up { value: ch });
-    }
-    c.perform_actions(seq).await.unwrap();
-}
 
 async fn key(c: &Client, k: Key) {
     keys(c, &k.to_string()).await;

@@ -6,7 +6,7 @@
 //! the transaction that makes it. No file work and no settings here: the
 //! caller says which flags hold (`FoundFlag::holds`).
 
-use super::{Actor, DocClaim, FileRow, FileState, QueuedDocument, Store, Tx};
+use super::{Actor, AnyQuery, DocClaim, FileRow, FileState, QueuedDocument, Store, Tx};
 use crate::error::FolioError;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -184,6 +184,16 @@ const REVIEW_COLUMNS: &str = "p.id, p.document_id, p.seq, fi.original_name, p.fi
      CAST(CASE WHEN b.held IS NULL THEN 0 ELSE 1 END AS BIGINT), p.replaced_by";
 
 impl Store {
+    /// The single number a counting query gives.
+    async fn count(&self, tx: &mut Tx, query: AnyQuery<'_>) -> Result<i64, FolioError> {
+        query
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .try_get(0)
+            .map_err(|e| self.err(e))
+    }
+
     /// Every page of a batch (replaced ones left out) with its flags and
     /// decision, in document and page order.
     pub async fn review_pages(&self, batch_id: &str) -> Result<Vec<ReviewPage>, FolioError> {
@@ -353,16 +363,15 @@ impl Store {
             return Ok(true);
         }
         let mut tx = self.begin().await?;
-        let mine = sqlx::query(
+        let mine = self.count(
+            &mut tx,
+            sqlx::query(
             "SELECT COUNT(*) FROM documents WHERE id = $1 AND lease_token = $2 AND state = 'finishing'",
         )
         .bind(&claim.document_id)
-        .bind(&claim.token)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?
-        .try_get::<i64, _>(0)
-        .map_err(|e| self.err(e))?;
+        .bind(&claim.token),
+        )
+        .await?;
         if mine == 0 {
             tx.rollback().await.map_err(|e| self.err(e))?;
             return Ok(false);
@@ -597,17 +606,16 @@ impl Store {
         if decision == Decision::Drop {
             // A package needs a page: the last page left is kept or
             // re-scanned, never dropped (an empty package would not verify).
-            let others: i64 = sqlx::query(
+            let others: i64 = self.count(
+            &mut tx,
+            sqlx::query(
                 "SELECT COUNT(*) FROM pages WHERE document_id = $1 AND id <> $2 AND seq > 0 \
                  AND (decision IS NULL OR decision <> 'drop')",
             )
             .bind(&doc)
-            .bind(page_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?
-            .try_get(0)
-            .map_err(|e| self.err(e))?;
+            .bind(page_id),
+        )
+        .await?;
             if others == 0 {
                 tx.rollback().await.map_err(|e| self.err(e))?;
                 return Err(FolioError::Conflict(format!(
@@ -644,15 +652,14 @@ impl Store {
         // A batch held for its page count is released once every
         // `page_count` flag of it is decided and every document of it
         // has been finished up to its review.
-        let count_flagged: i64 = sqlx::query(
+        let count_flagged: i64 = self.count(
+            &mut tx,
+            sqlx::query(
             "SELECT COUNT(*) FROM page_flags WHERE page_id = $1 AND flag = 'page_count' AND holds",
         )
-        .bind(page_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?
-        .try_get(0)
-        .map_err(|e| self.err(e))?;
+        .bind(page_id),
+        )
+        .await?;
         if count_flagged > 0 {
             self.release_counted_batch(&mut tx, &batch_id, actor)
                 .await?;
@@ -711,18 +718,17 @@ impl Store {
 
     /// Pages of a document with a holding flag and no decision.
     async fn undecided(&self, tx: &mut Tx, doc: &str) -> Result<usize, FolioError> {
-        let n: i64 = sqlx::query(
+        let n: i64 = self.count(
+            tx,
+            sqlx::query(
             "SELECT COUNT(*) FROM pages p WHERE p.document_id = $1 AND p.replaced_by IS NULL \
              AND p.decision IS NULL AND EXISTS (SELECT 1 FROM page_flags f WHERE f.page_id = p.id AND f.holds \
              AND (f.flag <> 'page_count' OR EXISTS (SELECT 1 FROM documents d JOIN batches b ON b.id = d.batch_id \
              WHERE d.id = p.document_id AND b.held IS NOT NULL)))",
         )
-        .bind(doc)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?
-        .try_get(0)
-        .map_err(|e| self.err(e))?;
+        .bind(doc),
+        )
+        .await?;
         Ok(n as usize)
     }
 
@@ -874,7 +880,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| self.err(e))?;
-            let new_id: i64 = sqlx::query(
+            let new_id: i64 = self.count(
+            &mut tx,
+            sqlx::query(
                 "INSERT INTO pages (document_id, seq, file_sha256, file_page, state, replaces) \
                  VALUES ($1, $2, $3, $4, 'queued', $5) RETURNING id",
             )
@@ -882,12 +890,9 @@ impl Store {
             .bind(seq)
             .bind(&p.sha256)
             .bind(p.file_page)
-            .bind(p.replaces)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?
-            .try_get(0)
-            .map_err(|e| self.err(e))?;
+            .bind(p.replaces),
+        )
+        .await?;
             sqlx::query("UPDATE pages SET replaced_by = $1 WHERE id = $2")
                 .bind(new_id)
                 .bind(p.replaces)
