@@ -632,15 +632,29 @@ fn twenty_batches_at_once_under_two_services_are_each_taken_once() {
 
 #[test]
 fn a_page_count_that_differs_from_the_manifest_holds_the_batch_until_confirmed() {
-    held_until_confirmed(false);
+    held_until_confirmed(false, Release::Confirm);
 }
 
 #[test]
 fn a_held_batch_waits_for_confirmation_on_postgres_too() {
-    held_until_confirmed(true);
+    held_until_confirmed(true, Release::Confirm);
 }
 
-fn held_until_confirmed(pg: bool) {
+#[test]
+fn a_held_batch_is_released_when_every_page_count_flag_is_decided() {
+    held_until_confirmed(false, Release::DecideEveryPage);
+}
+
+/// How the operator lets a batch held for its page count go.
+#[derive(PartialEq)]
+enum Release {
+    /// `folio batch confirm`.
+    Confirm,
+    /// `folio review decide PAGE keep` on each page the count flagged.
+    DecideEveryPage,
+}
+
+fn held_until_confirmed(pg: bool, release: Release) {
     let site = Site::new(pg, "quiet_seconds = 3600\npoll_seconds = 0.2");
     let p = prepare(&site, "box-short", 300, 2);
     std::fs::write(
@@ -677,17 +691,63 @@ fn held_until_confirmed(pg: bool) {
         "{text}"
     );
 
-    let out = site
-        .folio(&["batch", "confirm", "box-short"])
-        .env("FOLIO_USER", "wang.fang")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = site.wait_until("packaged after confirm", Duration::from_secs(60), |s| {
+    let batch_id = b["id"].as_str().unwrap().to_string();
+    if release == Release::Confirm {
+        let out = site
+            .folio(&["batch", "confirm", "box-short"])
+            .env("FOLIO_USER", "wang.fang")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        let list = site
+            .folio(&["review", "list", &batch_id, "--json"])
+            .output()
+            .unwrap();
+        assert!(list.status.success(), "{list:?}");
+        let pages: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+        let counted: Vec<i64> = pages
+            .iter()
+            .filter(|p| {
+                p["flags"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|f| f["flag"] == "page_count"))
+            })
+            .map(|p| p["page_id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(counted.len(), 2, "every page carries the count flag: {pages:#?}");
+        for (i, page) in counted.iter().enumerate() {
+            if i == 1 {
+                // One page decided: the batch stays held.
+                std::thread::sleep(Duration::from_secs(2));
+                assert!(packages(&site.out()).is_empty(), "held after one decision");
+                let s = site.status();
+                assert!(batch(&s, "box-short").unwrap()["held"].is_string(), "{s:#}");
+            }
+            let out = site
+                .folio(&[
+                    "review",
+                    "decide",
+                    &page.to_string(),
+                    "keep",
+                    "--reason",
+                    "page 3 was never scanned: a blank back",
+                ])
+                .env("FOLIO_USER", "wang.fang")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let s = site.wait_until("packaged after release", Duration::from_secs(60), |s| {
         packaged(s) == 1
     });
     let b = batch(&s, "box-short").unwrap();
@@ -702,10 +762,14 @@ fn held_until_confirmed(pg: bool) {
         store.close().await;
         e
     });
+    let why = match release {
+        Release::Confirm => "confirmed",
+        Release::DecideEveryPage => "every page_count flag decided",
+    };
     assert!(
         events
             .iter()
-            .any(|e| e.actor == "user:wang.fang" && e.reason.contains("confirmed")),
+            .any(|e| e.actor == "user:wang.fang" && e.reason.contains(why)),
         "{events:?}"
     );
     assert_eq!(stop(&mut svc).and_then(|s| s.code()), Some(0));

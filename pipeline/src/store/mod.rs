@@ -52,6 +52,18 @@ pub struct Dialect {
     claimable: &'static str,
 }
 
+/// A page's expected recognition cost as the claim can know it before
+/// the page is decoded: its share of the original's compressed bytes
+/// (more ink and detail compress worse and take Tesseract longer). Read
+/// through `files f`, the same in both dialects.
+const PAGE_COST: &str = "CASE WHEN f.pages > 0 THEN f.bytes / f.pages ELSE f.bytes END";
+
+/// How many claimable pages, oldest first, a claim orders by cost. The
+/// dearest of them go first, so that at the end of a batch the long pages
+/// are not left for one worker while the others idle (longest job first);
+/// the window keeps older batches ahead of newer ones and bounds the sort.
+const CLAIM_WINDOW: i64 = 64;
+
 impl Dialect {
     fn render(&self, template: &str) -> String {
         let mut out = String::with_capacity(template.len() + 64);
@@ -70,6 +82,7 @@ impl Dialect {
                 "json" => out.push_str(&self.json.replace("$N", arg)),
                 "lock" => out.push_str(&self.lock_rows.replace("$X", arg)),
                 "claimable" => out.push_str(self.claimable),
+                "page_cost" => out.push_str(PAGE_COST),
                 "for_update" => out.push_str(self.row_lock),
                 "ts" => out.push_str(&self.timestamp.replace("$N", arg)),
                 _ => {
@@ -587,7 +600,8 @@ impl Store {
     // ---- page leases -------------------------------------------------
 
     /// Claims up to `limit` pages for `worker` (queued ones, or ones whose
-    /// lease ran out), in ingest order, each with a fresh token and a
+    /// lease ran out), the dearest of the oldest [`CLAIM_WINDOW`] first
+    /// (returned in page order), each with a fresh token and a
     /// lease of `lease_s` seconds on the database's clock. `batch`
     /// restricts the claim to one batch.
     pub async fn claim_pages(
@@ -607,13 +621,16 @@ impl Store {
         }
         let mut tx = self.begin().await?;
         let rows = sqlx::query(self.sql(
-            "SELECT p.id, p.state, p.lease_owner, d.batch_id, d.class FROM {claimable} \
-             JOIN documents d ON d.id = p.document_id \
-             WHERE p.state IN ('queued', 'leased') AND (p.state = 'queued' OR (p.state = 'leased' AND p.lease_expires < {now})) \
-             AND ($1 = '' OR d.batch_id = $1) ORDER BY p.id LIMIT $2 {lock:p}",
+            "SELECT w.id, w.state, w.lease_owner, w.batch_id, w.class FROM ( \
+               SELECT p.id, p.state, p.lease_owner, d.batch_id, d.class, {page_cost} AS cost FROM {claimable} \
+               JOIN documents d ON d.id = p.document_id JOIN files f ON f.sha256 = p.file_sha256 \
+               WHERE p.state IN ('queued', 'leased') AND (p.state = 'queued' OR (p.state = 'leased' AND p.lease_expires < {now})) \
+               AND ($1 = '' OR d.batch_id = $1) ORDER BY p.id LIMIT $3 \
+             ) w ORDER BY w.cost DESC, w.id LIMIT $2",
         ))
         .bind(batch.unwrap_or(""))
         .bind(limit as i64)
+        .bind(CLAIM_WINDOW)
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
@@ -669,6 +686,7 @@ impl Store {
             });
         }
         tx.commit().await.map_err(|e| self.err(e))?;
+        claims.sort_by_key(|c| c.page_id);
         Ok(claims)
     }
 

@@ -142,9 +142,13 @@ impl super::Store {
         let rows = sqlx::query(self.sql(
             "WITH next AS ( \
                SELECT p.id, p.state AS was, p.lease_owner AS was_owner FROM pages p \
-               JOIN documents d ON d.id = p.document_id \
-               WHERE p.state IN ('queued', 'leased') AND (p.state = 'queued' OR (p.state = 'leased' AND p.lease_expires < now())) \
-               AND ($1 = '' OR d.batch_id = $1) ORDER BY p.id LIMIT $2 FOR UPDATE OF p SKIP LOCKED \
+               JOIN files f ON f.sha256 = p.file_sha256 \
+               WHERE p.id IN ( \
+                 SELECT q.id FROM pages q JOIN documents d ON d.id = q.document_id \
+                 WHERE q.state IN ('queued', 'leased') AND (q.state = 'queued' OR (q.state = 'leased' AND q.lease_expires < now())) \
+                 AND ($1 = '' OR d.batch_id = $1) ORDER BY q.id LIMIT $6) \
+               AND p.state IN ('queued', 'leased') AND (p.state = 'queued' OR (p.state = 'leased' AND p.lease_expires < now())) \
+               ORDER BY {page_cost} DESC, p.id LIMIT $2 FOR UPDATE OF p SKIP LOCKED \
              ), claimed AS ( \
                UPDATE pages p SET state = 'leased', lease_owner = $3, lease_token = $4 || '-' || p.id, \
                lease_expires = {later:$5}, attempts = p.attempts + 1 FROM next WHERE p.id = next.id \
@@ -164,6 +168,7 @@ impl super::Store {
         .bind(worker.as_str())
         .bind(&base)
         .bind(lease_s)
+        .bind(super::CLAIM_WINDOW)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
