@@ -307,6 +307,8 @@ fn bench_files(tasks: usize) -> Vec<FileRow> {
             pages: (tasks - i * PAGES_PER_FILE).min(PAGES_PER_FILE) as i64,
             state: FileState::Arrived,
             reason: None,
+            // A4 at 300 dpi a page.
+            pixels: 8_700_000 * (tasks - i * PAGES_PER_FILE).min(PAGES_PER_FILE) as i64,
         })
         .collect()
 }

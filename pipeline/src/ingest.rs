@@ -215,25 +215,16 @@ fn check_file(path: &Path, settings: &Settings) -> Check {
         Ok(f) => f,
         Err(e) => return bad(Some(sha256), e.to_string()),
     };
-    let (mut pages, mut pixels) = (0usize, 0u64);
-    let result = decode::pages(&bytes, &settings.decode).and_then(|mut it| {
-        it.try_for_each(|p| {
-            p.map(|page| {
-                let (w, h) = page.gray.dimensions();
-                pixels += w as u64 * h as u64;
-                pages += 1;
-            })
-        })
-    });
-    match result {
-        Ok(()) if pages > 0 => Check::Good {
+    // The structure only: each page is decoded once, by its worker.
+    match decode::survey(&bytes, &settings.decode) {
+        Ok(sizes) if !sizes.is_empty() => Check::Good {
             sha256,
             bytes: bytes.len() as u64,
-            pages,
-            pixels,
+            pages: sizes.len(),
+            pixels: sizes.iter().map(|&(w, h)| w as u64 * h as u64).sum(),
             format,
         },
-        Ok(()) => bad(Some(sha256), "the file holds no pages".into()),
+        Ok(_) => bad(Some(sha256), "the file holds no pages".into()),
         Err(e) => bad(Some(sha256), e.to_string()),
     }
 }
@@ -399,7 +390,7 @@ pub async fn ingest(
         quarantine_dir: quarantine.to_string_lossy().to_string(),
         files: accepted
             .iter()
-            .map(|(f, _)| file_row(f, FileState::Arrived, None))
+            .map(|(f, pixels)| file_row(f, *pixels, FileState::Arrived, None))
             .collect(),
         quarantined: quarantined
             .iter()
@@ -416,6 +407,7 @@ pub async fn ingest(
                     pages: 0,
                     state: FileState::Quarantined,
                     reason: Some(q.reason.clone()),
+                    pixels: 0,
                 })
             })
             .collect(),
@@ -686,9 +678,9 @@ pub async fn ingest_rescan(
     }
     let rows: Vec<FileRow> = accepted
         .iter()
-        .map(|(f, _)| FileRow {
+        .map(|(f, pixels)| FileRow {
             batch_id: batch.id.clone(),
-            ..file_row(f, FileState::Arrived, None)
+            ..file_row(f, *pixels, FileState::Arrived, None)
         })
         .collect();
     let documents = store
@@ -708,7 +700,7 @@ pub async fn ingest_rescan(
     })
 }
 
-fn file_row(f: &AcceptedFile, state: FileState, reason: Option<String>) -> FileRow {
+fn file_row(f: &AcceptedFile, pixels: u64, state: FileState, reason: Option<String>) -> FileRow {
     FileRow {
         sha256: f.sha256.clone(),
         batch_id: String::new(),
@@ -717,6 +709,7 @@ fn file_row(f: &AcceptedFile, state: FileState, reason: Option<String>) -> FileR
         pages: f.pages as i64,
         state,
         reason,
+        pixels: pixels as i64,
     }
 }
 

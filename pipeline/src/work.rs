@@ -58,7 +58,11 @@ struct Ctx {
 }
 
 enum Done {
-    Page { stale: bool, documents: usize },
+    /// A page committed; `ready` is its document when it was the last.
+    Page {
+        stale: bool,
+        ready: Option<DocClaim>,
+    },
     Document(bool),
 }
 
@@ -74,6 +78,16 @@ pub async fn on_pool<T: Send + 'static>(
     });
     rx.await
         .map_err(|_| FolioError::Internal("a worker thread stopped unexpectedly".into()))
+}
+
+/// Runs `f` on the runtime's blocking threads, beside the rayon pool:
+/// for packaging, which mostly waits on file writes.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, FolioError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| FolioError::Internal(format!("packaging stopped unexpectedly: {e}")))
 }
 
 /// A flag that turns true on SIGINT or SIGTERM.
@@ -144,7 +158,11 @@ pub async fn work(
         worker: actor.to_string(),
         ..WorkReport::default()
     };
+    // Pages hold the rayon threads; documents are packaged beside them
+    // (mostly file writes and fsync), so a thread does not wait for a
+    // package before its next page. At most `slots` of each at a time.
     let mut inflight: JoinSet<Result<Done, FolioError>> = JoinSet::new();
+    let mut finishing: JoinSet<Result<Done, FolioError>> = JoinSet::new();
     let orphan_every = Duration::from_secs_f64((lease / 3.0).max(0.2));
     let mut last_orphan_check = std::time::Instant::now();
     let result: Result<(), FolioError> = async {
@@ -154,10 +172,19 @@ pub async fn work(
                 return Ok(());
             }
             while let Some(done) = inflight.try_join_next() {
+                if let Some(doc) = tally(&mut report, done)? {
+                    finishing.spawn(finish_task(ctx.clone(), doc));
+                }
+            }
+            while let Some(done) = finishing.try_join_next() {
                 tally(&mut report, done)?;
             }
             let mut claimed = 0;
-            let free = slots.saturating_sub(inflight.len());
+            let free = if finishing.len() < slots {
+                slots.saturating_sub(inflight.len())
+            } else {
+                0
+            };
             if free > 0 {
                 // A document whose finishing worker died is taken before
                 // new pages (looked for once per renewal period), so it
@@ -166,8 +193,7 @@ pub async fn work(
                 if orphans_due {
                     last_orphan_check = std::time::Instant::now();
                     if let Some(doc) = store.claim_document(actor, lease, batch).await? {
-                        let ctx = ctx.clone();
-                        inflight.spawn(async move { finish(&ctx, doc).await.map(Done::Document) });
+                        finishing.spawn(finish_task(ctx.clone(), doc));
                         continue;
                     }
                 }
@@ -181,18 +207,28 @@ pub async fn work(
                     && let Some(doc) = store.claim_document(actor, lease, batch).await?
                 {
                     claimed += 1;
-                    let ctx = ctx.clone();
-                    inflight.spawn(async move { finish(&ctx, doc).await.map(Done::Document) });
+                    finishing.spawn(finish_task(ctx.clone(), doc));
                 }
             }
             if claimed > 0 {
                 continue;
             }
-            if inflight.is_empty() && scope.until_idle && store.idle(batch).await? {
+            if inflight.is_empty()
+                && finishing.is_empty()
+                && scope.until_idle
+                && store.idle(batch).await?
+            {
                 return Ok(());
             }
             tokio::select! {
-                Some(done) = inflight.join_next(), if !inflight.is_empty() => tally(&mut report, done)?,
+                Some(done) = inflight.join_next(), if !inflight.is_empty() => {
+                    if let Some(doc) = tally(&mut report, done)? {
+                        finishing.spawn(finish_task(ctx.clone(), doc));
+                    }
+                }
+                Some(done) = finishing.join_next(), if !finishing.is_empty() => {
+                    tally(&mut report, done)?;
+                }
                 _ = stop.changed() => {}
                 _ = tokio::time::sleep(poll) => {}
             }
@@ -204,6 +240,15 @@ pub async fn work(
     let grace = Duration::from_secs_f64(settings.work.shutdown_grace_seconds.max(0.0));
     let drained = tokio::time::timeout(grace, async {
         while let Some(done) = inflight.join_next().await {
+            match tally(&mut report, done) {
+                Ok(Some(doc)) => {
+                    finishing.spawn(finish_task(ctx.clone(), doc));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        while let Some(done) = finishing.join_next().await {
             if let Err(e) = tally(&mut report, done) {
                 tracing::warn!("{e}");
             }
@@ -212,6 +257,7 @@ pub async fn work(
     .await;
     if drained.is_err() {
         inflight.abort_all();
+        finishing.abort_all();
     }
     renewer.abort();
     let reason = if report.interrupted {
@@ -223,22 +269,30 @@ pub async fn work(
     result.map(|()| report)
 }
 
+/// Counts a finished task; a page that completed its document hands the
+/// document back to be packaged.
 fn tally(
     report: &mut WorkReport,
     done: Result<Result<Done, FolioError>, tokio::task::JoinError>,
-) -> Result<(), FolioError> {
+) -> Result<Option<DocClaim>, FolioError> {
     match done.map_err(|e| FolioError::Internal(format!("a page task failed: {e}")))?? {
-        Done::Page { stale, documents } => {
+        Done::Page { stale, ready } => {
             if stale {
                 report.stale += 1;
             } else {
                 report.pages += 1;
             }
-            report.documents += documents;
+            Ok(ready)
         }
-        Done::Document(finished) => report.documents += finished as usize,
+        Done::Document(finished) => {
+            report.documents += finished as usize;
+            Ok(None)
+        }
     }
-    Ok(())
+}
+
+async fn finish_task(ctx: Arc<Ctx>, doc: DocClaim) -> Result<Done, FolioError> {
+    finish(&ctx, doc).await.map(Done::Document)
 }
 
 async fn page_task(ctx: Arc<Ctx>, claim: PageClaim) -> Result<Done, FolioError> {
@@ -278,16 +332,16 @@ async fn page_task(ctx: Arc<Ctx>, claim: PageClaim) -> Result<Done, FolioError> 
             );
             Done::Page {
                 stale: true,
-                documents: 0,
+                ready: None,
             }
         }
         PageCommit::Recorded => Done::Page {
             stale: false,
-            documents: 0,
+            ready: None,
         },
         PageCommit::DocumentReady(doc) => Done::Page {
             stale: false,
-            documents: finish(&ctx, doc).await? as usize,
+            ready: Some(doc),
         },
     })
 }
@@ -369,7 +423,8 @@ async fn finish(ctx: &Arc<Ctx>, claim: DocClaim) -> Result<bool, FolioError> {
     let settings = ctx.settings.clone();
     let objects = ctx.objects.clone();
     let attempt = claim.token[claim.token.len().saturating_sub(12)..].to_string();
-    let outcome = on_pool(&ctx.pool, move || {
+    // Beside the pool, not on it: its threads stay on pages.
+    let outcome = blocking(move || {
         document::build(
             &work,
             &class,

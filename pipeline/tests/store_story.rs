@@ -44,6 +44,7 @@ fn file(sha: char, name: &str, pages: i64) -> FileRow {
         pages,
         state: FileState::Arrived,
         reason: None,
+        pixels: 0,
     }
 }
 
@@ -302,54 +303,56 @@ async fn story(url: &str) {
 }
 
 /// Longest job first: of the oldest claimable pages, the dearest (by its
-/// share of the original's bytes) are claimed first, so a batch does not
+/// share of the original's pixels, not bytes: a Group 4 text page is
+/// small on disk and long to read) are claimed first, so a batch does not
 /// end with one worker on a long page while the others idle; a later
 /// batch's dear page waits until the older batch's window is taken.
 async fn dearest_pages_first(url: &str) {
     let store = Store::open(url).await.unwrap();
     let alice = Actor("user:alice".into());
     let w = Actor("worker:host-a/1/t".into());
-    let sized = |i: usize, bytes: i64, pages: i64| FileRow {
+    let sized = |i: usize, bytes: i64, pixels: i64, pages: i64| FileRow {
         sha256: format!("{i:064x}"),
         bytes,
+        pixels,
         ..file('x', &format!("{i}.tif"), pages)
     };
-    // Page costs: 1000; 3000 x3; 5000; 10.
+    // Megapixels a page: 1; 3 (x3); 5, in few bytes; 0.01, in many.
     let files = vec![
-        sized(1, 1000, 1),
-        sized(2, 9000, 3),
-        sized(3, 5000, 1),
-        sized(4, 10, 1),
+        sized(1, 500_000, 1_000_000, 1),
+        sized(2, 900_000, 9_000_000, 3),
+        sized(3, 60_000, 5_000_000, 1),
+        sized(4, 2_000_000, 10_000, 1),
     ];
     let first = store
         .ingest(&request("/scans/dear", files), &PerFile, &alice)
         .await
         .unwrap();
-    let cost_of = |c: &PageClaim| match c.file_sha256.as_str() {
-        s if s == format!("{:064x}", 1) => 1000,
-        s if s == format!("{:064x}", 2) => 3000,
-        s if s == format!("{:064x}", 3) => 5000,
-        _ => 10,
+    let mp = |c: &PageClaim| match c.file_sha256.as_str() {
+        s if s == format!("{:064x}", 1) => 1.0,
+        s if s == format!("{:064x}", 2) => 3.0,
+        s if s == format!("{:064x}", 3) => 5.0,
+        _ => 0.01,
     };
     let mut order = Vec::new();
     loop {
         let got = store.claim_pages(&w, 1, 60.0, None).await.unwrap();
         let Some(c) = got.first() else { break };
-        order.push(cost_of(c));
+        order.push(mp(c));
     }
-    assert_eq!(order, [5000, 3000, 3000, 3000, 1000, 10]);
+    assert_eq!(order, [5.0, 3.0, 3.0, 3.0, 1.0, 0.01]);
     let (pages, _) = store.batch_counts(&first.batch.id).await.unwrap();
     assert_eq!(pages.leased, 6);
 
-    // Two batches: a full window of cheap pages, then a dear one later.
-    let cheap: Vec<FileRow> = (0..70).map(|i| sized(100 + i, 100, 1)).collect();
+    // Two batches: a full window of small pages, then a large one later.
+    let small: Vec<FileRow> = (0..70).map(|i| sized(100 + i, 100, 100, 1)).collect();
     let older = store
-        .ingest(&request("/scans/cheap", cheap), &PerFile, &alice)
+        .ingest(&request("/scans/small", small), &PerFile, &alice)
         .await
         .unwrap();
     store
         .ingest(
-            &request("/scans/late", vec![sized(500, 1_000_000, 1)]),
+            &request("/scans/late", vec![sized(500, 100, 50_000_000, 1)]),
             &PerFile,
             &alice,
         )
@@ -359,7 +362,7 @@ async fn dearest_pages_first(url: &str) {
     assert_eq!(got.len(), 3);
     assert!(
         got.iter().all(|c| c.batch_id == older.batch.id),
-        "the older batch's pages come before a newer batch's dear page"
+        "the older batch's pages come before a newer batch's large page"
     );
     assert!(got.windows(2).all(|p| p[0].page_id < p[1].page_id), "page order");
     store.close().await;

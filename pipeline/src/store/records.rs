@@ -191,6 +191,9 @@ pub struct FileRow {
     pub pages: i64,
     pub state: FileState,
     pub reason: Option<String>,
+    /// Pixels over all its pages (0 when not surveyed): what orders the
+    /// claims of its pages.
+    pub pixels: i64,
 }
 
 /// One page of a planned document: which new file (index into the

@@ -822,8 +822,8 @@ impl Store {
         let mut tx = self.begin().await?;
         for f in files {
             sqlx::query(self.sql(
-                "INSERT INTO files (sha256, batch_id, original_name, bytes, pages, state, reason, arrived_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, NULL, {now}, {now})",
+                "INSERT INTO files (sha256, batch_id, original_name, bytes, pages, state, reason, pixels, arrived_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, {now}, {now})",
             ))
             .bind(&f.sha256)
             .bind(batch_id)
@@ -831,6 +831,7 @@ impl Store {
             .bind(f.bytes)
             .bind(f.pages)
             .bind(FileState::Arrived.as_str())
+            .bind(f.pixels)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;

@@ -1,6 +1,6 @@
 //! Decode: file bytes in, page rasters out, one page at a time so memory is
 //! bounded by the page being decoded, not by the file. Owns the public
-//! decode API ([`pages`], [`page_at`], [`decode_all`], [`Format`], and
+//! decode API ([`pages`], [`page_at`], [`decode_all`], [`survey`], [`Format`], and
 //! [`DecodeLimits`] re-exported from `limits`) and the TIFF (incl.
 //! multi-page and CCITT G4), PNG and JPEG decoding. Image-only PDFs are
 //! read by the private `pdf` submodule. Imports run one way:
@@ -8,8 +8,10 @@
 
 mod limits;
 mod pdf;
+mod survey;
 
 pub use limits::DecodeLimits;
+pub use survey::survey;
 
 use crate::error::StageError;
 use crate::page::{ColorMode, PageImage};
@@ -395,6 +397,19 @@ fn decode_single(
 /// The darkest of a colour image's channels at each pixel, over white
 /// where it is transparent (see [`PageImage::ink`]).
 fn darkest_channel(img: &DynamicImage) -> GrayImage {
+    // Straight over the samples for the layouts scanners write; every
+    // other layout through RGBA.
+    if let DynamicImage::ImageRgb8(rgb) = img {
+        let (w, h) = rgb.dimensions();
+        let dark = rgb
+            .as_raw()
+            .chunks_exact(3)
+            .map(|p| p[0].min(p[1]).min(p[2]))
+            .collect();
+        if let Some(out) = GrayImage::from_raw(w, h, dark) {
+            return out;
+        }
+    }
     let rgba = img.to_rgba8();
     let (w, h) = rgba.dimensions();
     GrayImage::from_fn(w, h, |x, y| {
