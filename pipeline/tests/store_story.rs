@@ -364,7 +364,10 @@ async fn dearest_pages_first(url: &str) {
         got.iter().all(|c| c.batch_id == older.batch.id),
         "the older batch's pages come before a newer batch's large page"
     );
-    assert!(got.windows(2).all(|p| p[0].page_id < p[1].page_id), "page order");
+    assert!(
+        got.windows(2).all(|p| p[0].page_id < p[1].page_id),
+        "page order"
+    );
     store.close().await;
 }
 

@@ -719,7 +719,11 @@ fn held_until_confirmed(pg: bool, release: Release) {
             })
             .map(|p| p["page_id"].as_i64().unwrap())
             .collect();
-        assert_eq!(counted.len(), 2, "every page carries the count flag: {pages:#?}");
+        assert_eq!(
+            counted.len(),
+            2,
+            "every page carries the count flag: {pages:#?}"
+        );
         for (i, page) in counted.iter().enumerate() {
             if i == 1 {
                 // One page decided: the batch stays held.

@@ -126,10 +126,21 @@ impl InkMap {
         let (rw, rh) = (w.div_ceil(factor), h.div_ceil(factor));
         let mut counts = vec![0u16; rw * rh];
         let raw = img.as_raw();
-        for (y, row) in raw.chunks(w.max(1)).enumerate().take(h) {
-            let out = &mut counts[(y / factor) * rw..(y / factor + 1) * rw];
-            for (cell, block) in out.iter_mut().zip(row.chunks(factor)) {
-                *cell += block.iter().filter(|&&v| v <= threshold).count() as u16;
+        // Per band of `factor` rows: ink per column first (a straight,
+        // vectorised pass over the pixels), then the columns summed into
+        // cells, so the per-cell work is once per band, not per row.
+        let mut columns = vec![0u16; w];
+        for (band, out) in counts.chunks_mut(rw.max(1)).enumerate().take(rh) {
+            columns.fill(0);
+            let rows =
+                raw[band * factor * w..((band + 1) * factor).min(h) * w].chunks_exact(w.max(1));
+            for row in rows {
+                for (c, &v) in columns.iter_mut().zip(row) {
+                    *c += u16::from(v <= threshold);
+                }
+            }
+            for (cell, block) in out.iter_mut().zip(columns.chunks(factor)) {
+                *cell = block.iter().sum();
             }
         }
         InkMap {
@@ -161,6 +172,29 @@ impl InkMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ink_map_counts_each_cell_as_counted_pixel_by_pixel() {
+        let img = GrayImage::from_fn(37, 23, |x, y| {
+            image::Luma([((x * 31 + y * 17) % 256) as u8])
+        });
+        for factor in [1, 2, 3, 5, 8, 40] {
+            let map = InkMap::new(&img, factor, 100);
+            assert_eq!(
+                (map.width, map.height),
+                (37usize.div_ceil(factor), 23usize.div_ceil(factor))
+            );
+            for (i, &n) in map.counts.iter().enumerate() {
+                let (cx, cy) = (i % map.width, i / map.width);
+                let by_hand = (0..23u32)
+                    .flat_map(|y| (0..37u32).map(move |x| (x, y)))
+                    .filter(|&(x, y)| x as usize / factor == cx && y as usize / factor == cy)
+                    .filter(|&(x, y)| img.get_pixel(x, y).0[0] <= 100)
+                    .count();
+                assert_eq!(n as usize, by_hand, "factor {factor}, cell ({cx}, {cy})");
+            }
+        }
+    }
 
     #[test]
     fn otsu_splits_two_levels() {

@@ -153,7 +153,9 @@ fn jpeg(bytes: &[u8]) -> Result<(u32, u32), StageError> {
             // stuffed byte (FF 00) or a restart (FF D0..D7).
             loop {
                 let Some(off) = bytes[pos..].iter().position(|&b| b == 0xFF) else {
-                    return Err(broken("JPEG scan data runs to the end of the file (cut off)"));
+                    return Err(broken(
+                        "JPEG scan data runs to the end of the file (cut off)",
+                    ));
                 };
                 pos += off;
                 match bytes.get(pos + 1) {
@@ -180,11 +182,7 @@ fn tiff(bytes: &[u8], limits: &DecodeLimits) -> Result<Vec<(u32, u32)>, StageErr
         let layout = dec.colortype().map_err(|e| corrupt(index, e))?;
         if !matches!(
             layout,
-            C::Gray(1 | 8 | 16)
-                | C::GrayA(8)
-                | C::RGB(8 | 16)
-                | C::RGBA(8 | 16)
-                | C::CMYK(8)
+            C::Gray(1 | 8 | 16) | C::GrayA(8) | C::RGB(8 | 16) | C::RGBA(8 | 16) | C::CMYK(8)
         ) {
             return Err(StageError::Corrupt {
                 page: index,
@@ -289,7 +287,10 @@ mod tests {
         few.max_pages = 1;
         assert!(matches!(
             survey(&bytes, &few),
-            Err(StageError::LimitExceeded { key: "max_pages", .. })
+            Err(StageError::LimitExceeded {
+                key: "max_pages",
+                ..
+            })
         ));
     }
 
@@ -329,7 +330,10 @@ mod tests {
         for f in ["forms-zh/form_001.jpg", "forms-zh/form_007.png"] {
             assert!(matches!(
                 survey(&shared(f), &small),
-                Err(StageError::LimitExceeded { key: "max_side", .. })
+                Err(StageError::LimitExceeded {
+                    key: "max_side",
+                    ..
+                })
             ));
         }
     }
