@@ -5,6 +5,7 @@ mod util;
 
 use folio::store::Store;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use util::*;
 
 fn store_files(env: &Env, batch_id: &str) -> Vec<folio::store::FileRow> {
@@ -278,6 +279,84 @@ fn corrupt_and_foreign_files_go_to_quarantine_and_the_rest_is_packaged() {
         text.status.success(),
         "second run: nothing new, nothing to attend to"
     );
+}
+
+/// A PNG whose chunks are whole (every CRC right) but whose compressed
+/// image data is not: its structure passes at arrival, its page fails in
+/// the worker, named by file and page, and nothing is lost.
+fn png_with_damaged_data(good: &[u8]) -> Vec<u8> {
+    let mut out = good[..8].to_vec();
+    let mut pos = 8;
+    while pos + 12 <= good.len() {
+        let len = u32::from_be_bytes(good[pos..pos + 4].try_into().unwrap()) as usize;
+        let kind = &good[pos + 4..pos + 8];
+        let mut body = good[pos + 8..pos + 8 + len].to_vec();
+        if kind == b"IDAT" {
+            // Keep the zlib header; scramble what follows.
+            for (i, b) in body.iter_mut().enumerate().skip(2) {
+                *b = (i as u8).wrapping_mul(151) ^ 0x5a;
+            }
+        }
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(kind);
+        crc.update(&body);
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+        out.extend_from_slice(kind);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc.finalize().to_be_bytes());
+        pos += 12 + len;
+    }
+    out
+}
+
+#[test]
+fn damage_inside_a_whole_file_fails_its_page_by_name_and_loses_nothing() {
+    let env = Env::new();
+    let batch = make_batch(
+        &env,
+        "damaged",
+        &[(&shared("tesseract-test/phototest.tif"), "01.tif")],
+    );
+    let good =
+        std::fs::read(root().join("samples/batch-0001/0009_phototest-turned-left.png")).unwrap();
+    let damaged = png_with_damaged_data(&good);
+    std::fs::write(batch.join("02_damaged.png"), &damaged).unwrap();
+    let before = snapshot(&batch);
+    let (output, s) = env.run(&batch, &["--quiet"]);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "needs attention: {err}\n{s:#}"
+    );
+    assert_eq!(snapshot(&batch), before, "input untouched");
+    assert_eq!(
+        s["intake"]["quarantined"].as_array().map(Vec::len),
+        Some(0),
+        "its structure is whole, so it is taken in: {s:#}"
+    );
+    assert_eq!(packages(&env.out()).len(), 1, "the good file is packaged");
+    let failed: Vec<PathBuf> = std::fs::read_dir(env.out().join(".failed"))
+        .expect(".failed/")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let index = std::fs::read_to_string(failed[0].join(INDEX)).unwrap();
+    assert!(index.contains("02_damaged.png"), "{index}");
+    assert!(
+        index.contains("page 1") && index.contains("decode"),
+        "the page and the step are named: {index}"
+    );
+    // The original is kept byte for byte beside the failure.
+    let kept: Vec<PathBuf> = walkdir::WalkDir::new(&failed[0])
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .filter(|p| std::fs::read(p).is_ok_and(|b| b == damaged))
+        .collect();
+    assert_eq!(kept.len(), 1, "the damaged original is in .failed/");
 }
 
 #[test]
