@@ -80,14 +80,24 @@ pub async fn on_pool<T: Send + 'static>(
         .map_err(|_| FolioError::Internal("a worker thread stopped unexpectedly".into()))
 }
 
-/// Runs `f` on the runtime's blocking threads, beside the rayon pool:
-/// for packaging, which mostly waits on file writes.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, FolioError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| FolioError::Internal(format!("packaging stopped unexpectedly: {e}")))
+/// The process's one packaging thread, beside the page threads: a
+/// package is mostly file writes and fsync (~25 ms a document), which a
+/// page thread would otherwise wait out instead of reading its next page.
+/// One thread, not the runtime's blocking pool: every new thread that
+/// builds packages keeps its own allocator arena, and memory grew with
+/// the batch (spine's memory test).
+fn packaging_pool() -> Result<&'static rayon::ThreadPool, FolioError> {
+    static POOL: std::sync::OnceLock<Result<rayon::ThreadPool, String>> =
+        std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "folio-package".into())
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| FolioError::Internal(format!("packaging thread: {e}")))
 }
 
 /// A flag that turns true on SIGINT or SIGTERM.
@@ -423,8 +433,8 @@ async fn finish(ctx: &Arc<Ctx>, claim: DocClaim) -> Result<bool, FolioError> {
     let settings = ctx.settings.clone();
     let objects = ctx.objects.clone();
     let attempt = claim.token[claim.token.len().saturating_sub(12)..].to_string();
-    // Beside the pool, not on it: its threads stay on pages.
-    let outcome = blocking(move || {
+    // Beside the page threads, not on them: they stay on pages.
+    let outcome = on_pool(packaging_pool()?, move || {
         document::build(
             &work,
             &class,

@@ -62,7 +62,7 @@ pub(super) async fn check_schema_in_turn(pool: &AnyPool) -> Result<SchemaCheck, 
         match check_schema(pool).await.map_err(|e| e.to_string())? {
             SchemaCheck::Empty => {
                 tracing::warn!("new database: creating Folio's schema");
-                migrator().run(pool).await.map_err(|e| e.to_string())?;
+                create_schema(pool).await.map_err(|e| e.to_string())?;
                 Ok(SchemaCheck::Current)
             }
             other => Ok(other),
@@ -74,6 +74,39 @@ pub(super) async fn check_schema_in_turn(pool: &AnyPool) -> Result<SchemaCheck, 
         .execute(&mut *conn)
         .await;
     checked
+}
+
+/// Creates a new database's schema in one transaction: every migration
+/// and its row in sqlx's `_sqlx_migrations` (the table `folio migrate`
+/// reads), so a process killed part way leaves an empty database, which
+/// the next command creates again, never a half-made schema that every
+/// command refuses until someone runs `folio migrate`.
+async fn create_schema(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS _sqlx_migrations ( \
+           version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+           installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL, \
+           checksum BYTEA NOT NULL, execution_time BIGINT NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    for m in migrator().iter() {
+        if m.migration_type.is_down_migration() {
+            continue;
+        }
+        sqlx::raw_sql(m.sql.clone()).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES ($1, $2, TRUE, $3, -1)",
+        )
+        .bind(m.version)
+        .bind(m.description.to_string())
+        .bind(m.checksum.to_vec())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
 }
 
 /// Compares the applied migrations with this build's.

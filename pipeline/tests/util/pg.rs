@@ -54,6 +54,19 @@ impl PgDb {
                 .unwrap();
         });
     }
+
+    /// The first column of a one-row query, as a number.
+    #[allow(dead_code)]
+    pub fn number(&self, sql: &str) -> i64 {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        })
+    }
 }
 
 impl Drop for PgDb {

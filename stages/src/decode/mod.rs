@@ -466,7 +466,7 @@ fn corrupt(page: usize, e: impl std::fmt::Display) -> StageError {
 mod tests {
     use super::*;
 
-    fn shared(path: &str) -> Vec<u8> {
+    pub(super) fn shared(path: &str) -> Vec<u8> {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../shared/data")
             .join(path);

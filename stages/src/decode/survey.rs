@@ -230,13 +230,7 @@ fn tiff(bytes: &[u8], limits: &DecodeLimits) -> Result<Vec<(u32, u32)>, StageErr
 mod tests {
     use super::*;
     use crate::decode::decode_all;
-
-    fn shared(path: &str) -> Vec<u8> {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/data")
-            .join(path);
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
+    use crate::decode::tests::shared;
 
     fn limits() -> DecodeLimits {
         DecodeLimits::default()
@@ -275,12 +269,13 @@ mod tests {
         let a = image::GrayImage::from_fn(40, 30, |x, _| image::Luma([(x * 6) as u8]));
         let b = image::GrayImage::from_pixel(20, 50, image::Luma([200]));
         let mut out = std::io::Cursor::new(Vec::new());
-        let mut enc = tiff::encoder::TiffEncoder::new(&mut out).unwrap();
-        enc.write_image::<tiff::encoder::colortype::Gray8>(40, 30, a.as_raw())
-            .unwrap();
-        enc.write_image::<tiff::encoder::colortype::Gray8>(20, 50, b.as_raw())
-            .unwrap();
-        drop(enc);
+        {
+            let mut enc = tiff::encoder::TiffEncoder::new(&mut out).unwrap();
+            enc.write_image::<tiff::encoder::colortype::Gray8>(40, 30, a.as_raw())
+                .unwrap();
+            enc.write_image::<tiff::encoder::colortype::Gray8>(20, 50, b.as_raw())
+                .unwrap();
+        }
         let bytes = out.into_inner();
         assert_eq!(survey(&bytes, &limits()).unwrap(), [(40, 30), (20, 50)]);
         let mut few = limits();
