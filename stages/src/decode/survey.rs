@@ -23,18 +23,16 @@ use tiff::tags::Tag;
 /// compressed data is damaged inside (the worker reports that page).
 pub fn survey(bytes: &[u8], limits: &DecodeLimits) -> Result<Vec<(u32, u32)>, StageError> {
     check_file_size(bytes, limits)?;
-    let sizes = match Format::sniff(bytes)? {
-        Format::Png => vec![png(bytes)?],
-        Format::Jpeg => vec![jpeg(bytes)?],
-        Format::Tiff => tiff(bytes, limits)?,
+    // TIFF and PDF pages are held to the size limits as they are read.
+    let single = |(w, h): (u32, u32)| check_size(0, w, h, limits).map(|()| vec![(w, h)]);
+    match Format::sniff(bytes)? {
+        Format::Png => single(png(bytes)?),
+        Format::Jpeg => single(jpeg(bytes)?),
+        Format::Tiff => tiff(bytes, limits),
         Format::Pdf => pages(bytes, limits)?
             .map(|p| p.map(|p| p.gray.dimensions()))
-            .collect::<Result<_, _>>()?,
-    };
-    for (i, &(w, h)) in sizes.iter().enumerate() {
-        check_size(i, w, h, limits)?;
+            .collect(),
     }
-    Ok(sizes)
 }
 
 fn broken(reason: impl Into<String>) -> StageError {
