@@ -15,6 +15,7 @@ pub mod document;
 pub mod error;
 pub mod eval;
 pub mod export;
+pub mod heap;
 pub mod ingest;
 pub mod inspect;
 pub mod layout;

@@ -514,8 +514,9 @@ fn memory_is_bounded_by_pages_in_flight_not_batch_size() {
     };
     let small = peak(6);
     let large = peak(24);
-    // Measured: 4 pages 228 MiB, 8 → 259, 16 → 278, 30 → 297 (allocator
-    // arenas settle); holding every raster would add ~9 MiB per page.
+    // Measured with the fixed mmap threshold (`folio::heap`): 6 pages
+    // 281 MiB, 12 → 297, 24 → 316; without it 290 → 366–396, as the heap
+    // kept freed rasters. Holding every raster would add ~9 MiB per page.
     assert!(
         large <= small * 1.3,
         "peak RSS {small:.0} MiB for 6 pages but {large:.0} MiB for 24"
