@@ -15,7 +15,6 @@ pub mod document;
 pub mod error;
 pub mod eval;
 pub mod export;
-pub mod heap;
 pub mod ingest;
 pub mod inspect;
 pub mod layout;

@@ -2,11 +2,10 @@
 
 use clap::Parser;
 use folio::cli::{Cli, execute};
-use folio::{heap, omp};
+use folio::omp;
 
 fn main() -> std::process::ExitCode {
     omp::ensure_single_thread_openmp();
-    heap::give_large_buffers_back();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FOLIO_LOG")
