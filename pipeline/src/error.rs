@@ -48,8 +48,14 @@ pub enum FolioError {
     Space { path: PathBuf, need: u64, have: u64 },
     #[error("interrupted: {0}")]
     Interrupted(String),
+    /// `transient`: the failure may pass on its own (a connection cut
+    /// off, a busy or restarting server), so work may wait and retry.
     #[error("database {url}: {reason}")]
-    Store { url: String, reason: String },
+    Store {
+        url: String,
+        reason: String,
+        transient: bool,
+    },
     #[error("batch {batch}: cannot go from {from} to {to}")]
     IllegalTransition {
         batch: String,
@@ -82,6 +88,18 @@ impl FolioError {
             FolioError::Store { .. } => ExitCode::Store,
             FolioError::IllegalTransition { .. } | FolioError::Internal(_) => ExitCode::Internal,
         }
+    }
+
+    /// Whether the failure may pass on its own: a worker waits and
+    /// retries instead of stopping (see `FolioError::Store`).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            FolioError::Store {
+                transient: true,
+                ..
+            }
+        )
     }
 
     /// Wraps an I/O error on an output path.

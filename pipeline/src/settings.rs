@@ -331,6 +331,16 @@ pub struct WorkOptions {
     /// Seconds a stopping worker waits for pages in flight before it
     /// gives their leases back.
     pub shutdown_grace_seconds: f64,
+    /// Seconds a worker waits out an unreachable database (retrying what
+    /// was cut off) before it stops with the error.
+    pub store_outage_seconds: f64,
+}
+
+impl WorkOptions {
+    /// `store_outage_seconds` as a duration (0 when negative or not finite).
+    pub fn outage(&self) -> std::time::Duration {
+        std::time::Duration::try_from_secs_f64(self.store_outage_seconds).unwrap_or_default()
+    }
 }
 
 impl Default for WorkOptions {
@@ -340,6 +350,7 @@ impl Default for WorkOptions {
             poll_ms: 250,
             max_attempts: 5,
             shutdown_grace_seconds: 6.0,
+            store_outage_seconds: 300.0,
         }
     }
 }

@@ -148,6 +148,7 @@ pub async fn work(
         pool,
     });
     let lease = settings.work.lease_seconds;
+    let outage = settings.work.outage();
     let slots = settings.workers.max(1);
     let poll = Duration::from_millis(settings.work.poll_ms.max(10));
     let renewer = {
@@ -202,19 +203,29 @@ pub async fn work(
                 let orphans_due = last_orphan_check.elapsed() >= orphan_every;
                 if orphans_due {
                     last_orphan_check = std::time::Instant::now();
-                    if let Some(doc) = store.claim_document(actor, lease, batch).await? {
+                    if let Some(doc) = patiently("taking a document", outage, || {
+                        store.claim_document(actor, lease, batch)
+                    })
+                    .await?
+                    {
                         finishing.spawn(finish_task(ctx.clone(), doc));
                         continue;
                     }
                 }
-                let claims = store.claim_pages(actor, free, lease, batch).await?;
+                let claims = patiently("claiming pages", outage, || {
+                    store.claim_pages(actor, free, lease, batch)
+                })
+                .await?;
                 claimed += claims.len();
                 for claim in claims {
                     inflight.spawn(page_task(ctx.clone(), claim));
                 }
                 if claimed == 0
                     && !orphans_due
-                    && let Some(doc) = store.claim_document(actor, lease, batch).await?
+                    && let Some(doc) = patiently("taking a document", outage, || {
+                        store.claim_document(actor, lease, batch)
+                    })
+                    .await?
                 {
                     claimed += 1;
                     finishing.spawn(finish_task(ctx.clone(), doc));
@@ -226,7 +237,7 @@ pub async fn work(
             if inflight.is_empty()
                 && finishing.is_empty()
                 && scope.until_idle
-                && store.idle(batch).await?
+                && patiently("looking for work", outage, || store.idle(batch)).await?
             {
                 return Ok(());
             }
@@ -302,7 +313,39 @@ fn tally(
 }
 
 async fn finish_task(ctx: Arc<Ctx>, doc: DocClaim) -> Result<Done, FolioError> {
-    finish(&ctx, doc).await.map(Done::Document)
+    // Finishing again after a cut-off attempt is what a worker taking
+    // over a dead one's document does: the package is rebuilt or found.
+    patiently("packaging a document", ctx.settings.work.outage(), || {
+        finish(&ctx, doc.clone())
+    })
+    .await
+    .map(Done::Document)
+}
+
+/// Runs a store operation, waiting out failures that may pass (a cut
+/// connection, a restarting server: `FolioError::is_transient`) with
+/// growing pauses for up to `outage`. Other failures, and outages that
+/// last longer, are returned: the worker stops and its leases run out.
+async fn patiently<T, F, Fut>(what: &str, outage: Duration, mut op: F) -> Result<T, FolioError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, FolioError>>,
+{
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match op().await {
+            Err(e) if e.is_transient() && started.elapsed() < outage => {
+                tracing::warn!(
+                    "{what}: database unreachable ({e}); retrying in {:.1} s",
+                    pause.as_secs_f64()
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn page_task(ctx: Arc<Ctx>, claim: PageClaim) -> Result<Done, FolioError> {
@@ -329,10 +372,14 @@ async fn page_task(ctx: Arc<Ctx>, claim: PageClaim) -> Result<Done, FolioError> 
         })
         .await?
     };
-    let commit = ctx
-        .store
-        .complete_page(&claim, &result, &ctx.actor, ctx.settings.work.lease_seconds)
-        .await?;
+    // The page's result is in hand: an outage delays its commit, never
+    // loses it (unless the lease runs out first, and another worker
+    // reads the page again).
+    let commit = patiently("committing a page", ctx.settings.work.outage(), || {
+        ctx.store
+            .complete_page(&claim, &result, &ctx.actor, ctx.settings.work.lease_seconds)
+    })
+    .await?;
     Ok(match commit {
         PageCommit::Stale => {
             tracing::warn!(

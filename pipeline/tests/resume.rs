@@ -1113,3 +1113,74 @@ fn bad_class_settings_are_refused_before_anything_is_recorded() {
         eprintln!("{what}: {}", err.trim());
     }
 }
+
+/// The link to the database goes down three times while a run's pages
+/// are in hand (queries hang, then every connection is reset and new
+/// ones are refused for a while): the run waits each outage out, retries
+/// what was cut off, and ends with every page packaged once, as the
+/// second workstation of a bureau on a flaky network would need.
+#[test]
+fn database_outages_mid_run_are_waited_out_on_postgres() {
+    let site = Site::new(Backend::Postgres, "lease_seconds = 6");
+    let proxy = util::proxy::Proxy::start("127.0.0.1:5432");
+    let via_proxy = site
+        .url
+        .replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
+    assert_ne!(
+        via_proxy, site.url,
+        "the test's database is at 127.0.0.1:5432"
+    );
+    let (batch, pages) = small_batch(&site, "box-outage");
+    let mut cmd = site.run_cmd(&batch, &["--workers", "2"]);
+    cmd.env("FOLIO_DATABASE_URL", &via_proxy);
+    let mut run = site.spawn(cmd, "run");
+    let started = Instant::now();
+    // Wait for the first committed page: the outages fall among pages.
+    while pages_committed(&site.url) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no page done in 120 s{}",
+            site.logs()
+        );
+        if let Some(s) = run.try_wait().unwrap() {
+            panic!("folio run ended ({s:?}) before the outages{}", site.logs());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for _ in 0..3 {
+        proxy.outage(Duration::from_secs(3));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let status = wait_for(&mut run, Duration::from_secs(180));
+    if status.is_none() {
+        let _ = run.kill();
+    }
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "the run must wait the outages out and finish{}",
+        site.logs()
+    );
+    let err = site.log("run", "err");
+    assert!(
+        err.contains("database unreachable"),
+        "an operation cut off by an outage is retried and says so:\n{err}"
+    );
+    check_finished(&site, &batch, pages, "after three database outages");
+}
+
+/// Pages committed so far in any batch (0 while the store is not made).
+fn pages_committed(url: &str) -> usize {
+    block(async {
+        let Ok(store) = Store::open(url).await else {
+            return 0;
+        };
+        let mut n = 0;
+        for b in store.batches().await.unwrap_or_default() {
+            let done = store.completions_per_page(&b.id).await.unwrap_or_default();
+            n += done.iter().filter(|(_, c)| *c > 0).count();
+        }
+        store.close().await;
+        n
+    })
+}

@@ -12,6 +12,7 @@
 //! its last page also hands its lease to that worker.
 
 pub mod acceptance;
+mod fault;
 pub mod intake;
 mod keying;
 pub mod monthly;
@@ -26,6 +27,7 @@ pub use records::*;
 use crate::batch::BatchState;
 use crate::error::FolioError;
 use crate::settings::redact;
+use fault::Fault;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
@@ -181,6 +183,7 @@ impl Store {
         .map_err(|e| FolioError::Store {
             url: redact(url),
             reason: e.to_string(),
+            transient: e.transient(),
         })?;
         Ok(Store {
             pool,
@@ -218,10 +221,11 @@ impl Store {
         &self.url
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> FolioError {
+    fn err(&self, e: impl Fault) -> FolioError {
         FolioError::Store {
             url: self.url.clone(),
             reason: e.to_string(),
+            transient: e.transient(),
         }
     }
 

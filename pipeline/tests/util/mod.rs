@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod harness;
 pub mod pg;
+pub mod proxy;
 pub mod station;
 
 use std::collections::BTreeMap;
