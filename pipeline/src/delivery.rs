@@ -9,7 +9,7 @@
 use crate::error::FolioError;
 use crate::layout;
 use crate::objects::write_atomic;
-use crate::store::{BatchRow, Store};
+use crate::store::{Actor, BatchRow, Store};
 use crate::table::Table;
 use folio_stages::bagit;
 use serde_json::{Value, json};
@@ -190,6 +190,21 @@ pub struct Delivered {
     pub dir: PathBuf,
     pub documents: usize,
     pub packaged: usize,
+}
+
+/// Writes a packaged batch's delivery and records it in the store as
+/// written by `actor`: what the worker that closes a batch does, and what
+/// any worker does for a batch whose closer stopped before it.
+pub async fn deliver(
+    store: &Store,
+    batch: &BatchRow,
+    actor: &Actor,
+) -> Result<Delivered, FolioError> {
+    let delivered = write(store, batch).await?;
+    store
+        .delivered(&batch.id, &delivered.dir.display().to_string(), actor)
+        .await?;
+    Ok(delivered)
 }
 
 /// Writes (or rewrites) the batch's delivery files into its delivery

@@ -170,7 +170,7 @@ pub async fn run(
     // closed; written again here in case the worker that closed it died
     // before writing it.
     let delivery = if batch.state == crate::batch::BatchState::Packaged {
-        Some(crate::delivery::write(store, &batch).await?.dir)
+        Some(crate::delivery::deliver(store, &batch, &user).await?.dir)
     } else {
         None
     };

@@ -175,7 +175,9 @@ pub async fn work(
     let mut inflight: JoinSet<Result<Done, FolioError>> = JoinSet::new();
     let mut finishing: JoinSet<Result<Done, FolioError>> = JoinSet::new();
     let orphan_every = Duration::from_secs_f64((lease / 3.0).max(0.2));
-    let mut last_orphan_check = std::time::Instant::now();
+    // The first look is at once: a worker started after a crash writes
+    // the deliveries owed before anything else.
+    let mut last_orphan_check: Option<std::time::Instant> = None;
     let result: Result<(), FolioError> = async {
         loop {
             if *stop.borrow() {
@@ -200,9 +202,10 @@ pub async fn work(
                 // A document whose finishing worker died is taken before
                 // new pages (looked for once per renewal period), so it
                 // does not wait for the end of the batch.
-                let orphans_due = last_orphan_check.elapsed() >= orphan_every;
+                let orphans_due = last_orphan_check.is_none_or(|t| t.elapsed() >= orphan_every);
                 if orphans_due {
-                    last_orphan_check = std::time::Instant::now();
+                    last_orphan_check = Some(std::time::Instant::now());
+                    deliver_due(&ctx, batch).await?;
                     if let Some(doc) = patiently("taking a document", outage, || {
                         store.claim_document(actor, lease, batch)
                     })
@@ -320,6 +323,25 @@ async fn finish_task(ctx: Arc<Ctx>, doc: DocClaim) -> Result<Done, FolioError> {
     })
     .await
     .map(Done::Document)
+}
+
+/// Writes the deliveries of packaged batches whose closing process
+/// stopped before writing them. A delivery that cannot be written (its
+/// folder gone, the database cut off midway) is reported and tried again
+/// next time.
+async fn deliver_due(ctx: &Arc<Ctx>, batch: Option<&str>) -> Result<(), FolioError> {
+    let outage = ctx.settings.work.outage();
+    let due = patiently("looking for deliveries due", outage, || {
+        ctx.store.deliveries_due(batch)
+    })
+    .await?;
+    for b in due {
+        match delivery::deliver(&ctx.store, &b, &ctx.actor).await {
+            Ok(d) => tracing::info!("batch {}: delivery written in {}", b.name, d.dir.display()),
+            Err(e) => tracing::warn!("batch {}: delivery index not written: {e}", b.name),
+        }
+    }
+    Ok(())
 }
 
 /// Runs a store operation, waiting out failures that may pass (a cut
@@ -509,7 +531,7 @@ async fn finish(ctx: &Arc<Ctx>, claim: DocClaim) -> Result<bool, FolioError> {
         // This document closed its batch: deliver the batch index. A
         // failure here loses nothing (`folio export` and the next
         // `folio run` write it again); say so.
-        if let Err(e) = delivery::write(&ctx.store, &batch).await {
+        if let Err(e) = delivery::deliver(&ctx.store, &batch, &ctx.actor).await {
             tracing::warn!("batch {}: delivery index not written: {e}", batch.name);
         }
     }

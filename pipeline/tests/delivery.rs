@@ -8,7 +8,7 @@ mod util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use util::harness::Tmpfs;
+use util::harness::{Tmpfs, block};
 use util::*;
 
 /// A batch folder holding copies of `files` (paths under ../shared or the
@@ -515,4 +515,83 @@ fn a_full_target_leaves_no_half_package() {
     assert_eq!(packages(&out).len(), 2);
     let (ok, said) = verify(&env, &[out.to_str().unwrap()]);
     assert!(ok, "{said}");
+}
+
+/// The process that packages a batch's last document may die before it
+/// writes the batch delivery. The store still owes it (`delivery_due`),
+/// and the next worker writes it before anything else and records who
+/// did; a second worker finds nothing owed.
+#[test]
+fn a_delivery_owed_by_a_closer_that_died_is_written_by_the_next_worker() {
+    let env = Env::new();
+    let batch = batch_of(
+        &env,
+        "box-owed",
+        &[
+            root().join("samples/batch-0001/0001_phototest.tif"),
+            shared("tesseract-test/eurotext.tif"),
+        ],
+    );
+    let (o, summary) = env.run(&batch, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let batch_id = summary["batch"]["id"].as_str().unwrap().to_string();
+    let dir = delivery(&env.out());
+    let written = |actor_prefix: &str| -> Vec<folio::store::Event> {
+        block(async {
+            let store = folio::store::Store::open(&env.db_url()).await.unwrap();
+            let e = store.events("batch", &batch_id).await.unwrap();
+            store.close().await;
+            e.into_iter()
+                .filter(|e| {
+                    e.reason.starts_with(folio::store::DELIVERY_WRITTEN)
+                        && e.actor.starts_with(actor_prefix)
+                })
+                .collect()
+        })
+    };
+    assert_eq!(written("").len(), 1, "the run records its delivery");
+
+    // What a closer that died after its last commit leaves: the batch
+    // packaged and owed its delivery, none of the delivery's files.
+    for f in ["delivery.json", "index.csv", "index.xlsx"] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    block(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&env.db_url())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE batches SET delivery_due = 1")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+
+    let worker = || {
+        env.folio(&["worker", "--until-idle", "--json"])
+            .output()
+            .unwrap()
+    };
+    let o = worker();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        dir.join("delivery.json").is_file(),
+        "the worker wrote the delivery"
+    );
+    let (ok, text) = verify(&env, &[dir.to_str().unwrap()]);
+    assert!(ok, "the rewritten delivery verifies:\n{text}");
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let worker_actor = report["worker"].as_str().unwrap().to_string();
+    let by_worker = written(&worker_actor);
+    assert_eq!(
+        by_worker.len(),
+        1,
+        "one event names the worker: {by_worker:?}"
+    );
+    assert!(by_worker[0].reason.contains(&*dir.to_string_lossy()));
+
+    // Nothing is owed any more: another worker writes nothing.
+    let o = worker();
+    assert!(o.status.success());
+    assert_eq!(written("").len(), 2, "no third delivery event");
 }

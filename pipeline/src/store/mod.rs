@@ -127,6 +127,9 @@ const PAGE_RESULT_COLUMNS: &str = "p.width, p.height, p.dpi, p.color, p.skew_deg
      CAST(p.qc_reasons AS TEXT), CAST(p.phash AS TEXT), CAST(p.report AS TEXT), p.ocr_text, p.ocr_confidence, \
      CAST(p.words AS TEXT), p.derived_path, p.failure, p.image_ms, p.ocr_ms";
 
+/// How a batch event recording its written delivery starts.
+pub const DELIVERY_WRITTEN: &str = "delivery written";
+
 const BATCH_COLUMNS: &str = "id, name, source, class, state, out_dir, quarantine_dir";
 
 impl Store {
@@ -592,6 +595,14 @@ impl Store {
             .execute(&mut **tx)
             .await
             .map_err(|e| self.err(e))?;
+        if to == BatchState::Packaged {
+            // Owed its delivery from this commit on (`deliveries_due`).
+            sqlx::query("UPDATE batches SET delivery_due = 1 WHERE id = $1")
+                .bind(&batch.id)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
         self.event(
             tx,
             actor,
@@ -602,6 +613,54 @@ impl Store {
         .await?;
         batch.state = to;
         Ok(())
+    }
+
+    /// Packaged batches still owed their delivery (the process that
+    /// closed them stopped before writing it), oldest first; `batch`
+    /// narrows to one.
+    pub async fn deliveries_due(&self, batch: Option<&str>) -> Result<Vec<BatchRow>, FolioError> {
+        self.fetch_map(
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT {BATCH_COLUMNS} FROM batches WHERE delivery_due = 1 AND state = 'packaged' \
+                 AND ($1 = '' OR id = $1) ORDER BY created_at"
+            )))
+            .bind(batch.unwrap_or("")),
+            batch_row,
+        )
+        .await
+    }
+
+    /// Records that a packaged batch's delivery is written in `dir`; the
+    /// first writer records the event (another worker may have written
+    /// the same delivery at the same time: both wrote it whole).
+    pub async fn delivered(
+        &self,
+        batch_id: &str,
+        dir: &str,
+        actor: &Actor,
+    ) -> Result<(), FolioError> {
+        let mut tx = self.begin().await?;
+        let owed = sqlx::query(
+            "UPDATE batches SET delivery_due = 0 WHERE id = $1 AND delivery_due = 1 AND state = 'packaged'",
+        )
+        .bind(batch_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?
+        .rows_affected();
+        if owed == 1 {
+            // The batch stays packaged; the event records who delivered it.
+            let packaged = BatchState::Packaged.as_str();
+            self.event(
+                &mut tx,
+                actor,
+                ("batch", batch_id),
+                (Some(packaged), packaged),
+                &format!("{DELIVERY_WRITTEN}: batch index and delivery.json in {dir}"),
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))
     }
 
     // ---- page leases -------------------------------------------------
