@@ -185,9 +185,7 @@ pub async fn work(
                 return Ok(());
             }
             while let Some(done) = inflight.try_join_next() {
-                if let Some(doc) = tally(&mut report, done)? {
-                    finishing.spawn(finish_task(ctx.clone(), doc));
-                }
+                settle(&mut report, &mut finishing, &ctx, done)?;
             }
             while let Some(done) = finishing.try_join_next() {
                 tally(&mut report, done)?;
@@ -246,9 +244,7 @@ pub async fn work(
             }
             tokio::select! {
                 Some(done) = inflight.join_next(), if !inflight.is_empty() => {
-                    if let Some(doc) = tally(&mut report, done)? {
-                        finishing.spawn(finish_task(ctx.clone(), doc));
-                    }
+                    settle(&mut report, &mut finishing, &ctx, done)?;
                 }
                 Some(done) = finishing.join_next(), if !finishing.is_empty() => {
                     tally(&mut report, done)?;
@@ -264,12 +260,8 @@ pub async fn work(
     let grace = Duration::from_secs_f64(settings.work.shutdown_grace_seconds.max(0.0));
     let drained = tokio::time::timeout(grace, async {
         while let Some(done) = inflight.join_next().await {
-            match tally(&mut report, done) {
-                Ok(Some(doc)) => {
-                    finishing.spawn(finish_task(ctx.clone(), doc));
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!("{e}"),
+            if let Err(e) = settle(&mut report, &mut finishing, &ctx, done) {
+                tracing::warn!("{e}");
             }
         }
         while let Some(done) = finishing.join_next().await {
@@ -293,12 +285,26 @@ pub async fn work(
     result.map(|()| report)
 }
 
+/// Task results as the worker loop receives them.
+type Joined = Result<Result<Done, FolioError>, tokio::task::JoinError>;
+
+/// Counts a finished page; one that completed its document hands the
+/// document to packaging, beside the page threads.
+fn settle(
+    report: &mut WorkReport,
+    finishing: &mut JoinSet<Result<Done, FolioError>>,
+    ctx: &Arc<Ctx>,
+    done: Joined,
+) -> Result<(), FolioError> {
+    if let Some(doc) = tally(report, done)? {
+        finishing.spawn(finish_task(ctx.clone(), doc));
+    }
+    Ok(())
+}
+
 /// Counts a finished task; a page that completed its document hands the
 /// document back to be packaged.
-fn tally(
-    report: &mut WorkReport,
-    done: Result<Result<Done, FolioError>, tokio::task::JoinError>,
-) -> Result<Option<DocClaim>, FolioError> {
+fn tally(report: &mut WorkReport, done: Joined) -> Result<Option<DocClaim>, FolioError> {
     match done.map_err(|e| FolioError::Internal(format!("a page task failed: {e}")))?? {
         Done::Page { stale, ready } => {
             if stale {
