@@ -535,8 +535,8 @@ async fn finish(ctx: &Arc<Ctx>, claim: DocClaim) -> Result<bool, FolioError> {
         && batch.state == BatchState::Packaged
     {
         // This document closed its batch: deliver the batch index. A
-        // failure here loses nothing (`folio export` and the next
-        // `folio run` write it again); say so.
+        // failure here loses nothing (the batch stays owed its delivery,
+        // and the next worker's `deliver_due` writes it); say so.
         if let Err(e) = delivery::deliver(&ctx.store, &batch, &ctx.actor).await {
             tracing::warn!("batch {}: delivery index not written: {e}", batch.name);
         }
