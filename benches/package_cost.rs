@@ -15,7 +15,7 @@ use folio_stages::bagit::{self, Algorithm};
 use folio_stages::decode;
 use folio_stages::encode::{self, DerivedFormat};
 use folio_stages::hocr;
-use folio_stages::orient::OsdEngine;
+use folio_stages::orient::OsdPool;
 use folio_stages::pdf::{self, PdfImage, PdfMeta, PdfPage};
 use folio_stages::prepare;
 use folio_stages::recognize::{OcrOptions, Recognizer, TesseractEngine};
@@ -68,7 +68,7 @@ fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let settings = Settings::load(Some(&root.join("config/folio.toml"))).unwrap();
     let mut totals: Vec<(&str, Totals)> = Vec::new();
-    let mut osd = OsdEngine::new(None).ok();
+    let osd = OsdPool::new(None);
     let mut engines: std::collections::HashMap<&str, TesseractEngine> = Default::default();
     for (file, langs) in files(&set, &root) {
         let kind = if langs == "eng" {
@@ -101,7 +101,7 @@ fn main() {
             .unwrap()
         });
         for page in decode::decode_all(&bytes, &settings.decode).unwrap() {
-            let prepared = prepare::prepare(&page, &settings.image, osd.as_mut());
+            let prepared = prepare::prepare(&page, &settings.image, Some(&osd));
             let dpi = page.dpi_or_default().round() as u32;
             let started = Instant::now();
             let ocr = engine.recognize(&prepared.image, dpi).unwrap();

@@ -4,7 +4,7 @@
 use crate::error::{ExitCode, FolioError};
 use crate::settings::Settings;
 use folio_stages::decode;
-use folio_stages::orient::OsdEngine;
+use folio_stages::orient::OsdPool;
 use folio_stages::prepare::{self, ImageReport};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -35,11 +35,11 @@ pub struct InspectRow {
 
 /// Inspects every page of every file; exit code 4 if any could not be read.
 pub fn run(images: &[PathBuf], settings: &Settings, json: bool) -> Result<ExitCode, FolioError> {
-    let mut osd =
-        OsdEngine::new(settings.ocr.datapath.as_deref()).map_err(|e| settings.config_error(e))?;
+    let osd = OsdPool::new(settings.ocr.datapath.as_deref());
+    osd.warm().map_err(|e| settings.config_error(e))?;
     let mut rows = Vec::new();
     for path in images {
-        inspect_file(path, settings, &mut osd, &mut rows);
+        inspect_file(path, settings, &osd, &mut rows);
     }
     if json {
         println!(
@@ -84,7 +84,7 @@ pub fn run(images: &[PathBuf], settings: &Settings, json: bool) -> Result<ExitCo
     })
 }
 
-fn inspect_file(path: &Path, settings: &Settings, osd: &mut OsdEngine, rows: &mut Vec<InspectRow>) {
+fn inspect_file(path: &Path, settings: &Settings, osd: &OsdPool, rows: &mut Vec<InspectRow>) {
     let error_row = |page: usize, e: String| InspectRow {
         file: path.to_path_buf(),
         page,
@@ -114,7 +114,7 @@ fn inspect_file(path: &Path, settings: &Settings, osd: &mut OsdEngine, rows: &mu
     for (i, page) in pages.enumerate() {
         match page {
             Ok(page) => {
-                let prepared = prepare::prepare(&page, &settings.image, Some(&mut *osd));
+                let prepared = prepare::prepare(&page, &settings.image, Some(osd));
                 let r: ImageReport = prepared.report;
                 rows.push(InspectRow {
                     file: path.to_path_buf(),

@@ -10,7 +10,7 @@ use crate::store::{PageClaim, PageResult};
 use folio_stages::ColorMode;
 use folio_stages::decode;
 use folio_stages::encode;
-use folio_stages::orient::{self, OsdEngine};
+use folio_stages::orient::{self, OsdPool};
 use folio_stages::page::PageImage;
 use folio_stages::prepare::{self, ImageOptions, ImageReport, StepTimes};
 use folio_stages::recognize::{OcrOptions, OcrPage, Recognizer, TesseractEngine};
@@ -26,14 +26,24 @@ static ORIGINALS: Mutex<VecDeque<(String, Arc<Vec<u8>>)>> = Mutex::new(VecDeque:
 const ORIGINALS_BYTES: usize = 256 << 20;
 
 thread_local! {
-    /// This thread's engines, by OCR languages and page segmentation
+    /// This thread's OCR engines, by OCR languages and page segmentation
     /// (classes may differ).
-    static ENGINES: RefCell<HashMap<String, Engines>> = RefCell::new(HashMap::new());
+    static ENGINES: RefCell<HashMap<String, Result<TesseractEngine, String>>> =
+        RefCell::new(HashMap::new());
 }
 
-struct Engines {
-    ocr: Result<TesseractEngine, String>,
-    osd: Option<OsdEngine>,
+/// The process's OSD engines, by model folder: shared by the threads and
+/// started only as pages need them (`OsdPool`).
+static OSD: Mutex<Vec<(Option<String>, Arc<OsdPool>)>> = Mutex::new(Vec::new());
+
+fn osd_pool(datapath: Option<&str>) -> Arc<OsdPool> {
+    let mut pools = OSD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, pool)) = pools.iter().find(|(d, _)| d.as_deref() == datapath) {
+        return pool.clone();
+    }
+    let pool = Arc::new(OsdPool::new(datapath));
+    pools.push((datapath.map(str::to_string), pool.clone()));
+    pool
 }
 
 /// The OCR settings for a class's languages.
@@ -100,36 +110,30 @@ pub fn failed(stage: &str, reason: String) -> PageResult {
     }
 }
 
-/// Starts this thread's engines for a class (the Tesseract models and
-/// OSD), as its first page would: run on every worker thread before work
-/// starts, it both proves the models load (a clear settings error before
-/// anything is queued) and spares each thread that start on its first
-/// page — the check is the warm-up, not a load thrown away.
+/// Starts this thread's OCR engine for a class, as its first page would,
+/// and the process's first OSD engine: run on every worker thread before
+/// work starts, it both proves the models load (a clear settings error
+/// before anything is queued) and spares each thread that start on its
+/// first page — the check is the warm-up, not a load thrown away.
 pub fn warm_engines(settings: &Settings, class: &str, languages: &str) -> Result<(), String> {
+    let opts = class_ocr_options(settings, class, languages);
+    osd_pool(opts.datapath.as_deref())
+        .warm()
+        .map_err(|e| e.to_string())?;
     ENGINES.with(|cell| {
         let mut map = cell.borrow_mut();
-        let opts = class_ocr_options(settings, class, languages);
         let key = format!("{languages}/{:?}", opts.segmentation);
-        let engines = map.entry(key.clone()).or_insert_with(|| Engines {
-            ocr: TesseractEngine::new(&opts).map_err(|e| e.to_string()),
-            osd: OsdEngine::new(opts.datapath.as_deref()).ok(),
-        });
-        let failed = match (&engines.ocr, &engines.osd) {
-            (Err(e), _) => Some(e.clone()),
-            (Ok(_), None) => Some(
-                OsdEngine::new(opts.datapath.as_deref())
-                    .err()
-                    .map_or_else(|| "OSD did not start".to_string(), |e| e.to_string()),
-            ),
-            _ => None,
-        };
-        match failed {
+        let engine = map
+            .entry(key.clone())
+            .or_insert_with(|| TesseractEngine::new(&opts).map_err(|e| e.to_string()));
+        match engine {
             // Not kept: a fixed installation is tried again next time.
-            Some(e) => {
+            Err(e) => {
+                let e = e.clone();
                 map.remove(&key);
                 Err(e)
             }
-            None => Ok(()),
+            Ok(_) => Ok(()),
         }
     })
 }
@@ -157,11 +161,11 @@ fn run_stages(
         let mut map = cell.borrow_mut();
         let opts = class_ocr_options(settings, &claim.class, languages);
         let key = format!("{languages}/{:?}", opts.segmentation);
-        let engines = map.entry(key).or_insert_with(|| Engines {
-            ocr: TesseractEngine::new(&opts).map_err(|e| e.to_string()),
-            osd: OsdEngine::new(opts.datapath.as_deref()).ok(),
-        });
-        let mut result = recognize_page(&image, claim, settings, objects, engines, languages);
+        let engine = map
+            .entry(key)
+            .or_insert_with(|| TesseractEngine::new(&opts).map_err(|e| e.to_string()));
+        let osd = osd_pool(opts.datapath.as_deref());
+        let mut result = recognize_page(&image, claim, settings, objects, engine, &osd, languages);
         result.steps.read_ms = read_ms;
         result.steps.decode_ms = decode_ms;
         result.into_result()
@@ -195,21 +199,18 @@ fn recognize_page(
     claim: &PageClaim,
     settings: &Settings,
     objects: &Objects,
-    engines: &mut Engines,
+    engine: &mut Result<TesseractEngine, String>,
+    osd: &OsdPool,
     languages: &str,
 ) -> Timed {
-    let prepared = prepare::prepare(
-        image,
-        &image_options(settings, languages),
-        engines.osd.as_mut(),
-    );
+    let prepared = prepare::prepare(image, &image_options(settings, languages), Some(osd));
     let report = &prepared.report;
     let mut steps = report.steps.clone();
     let started = Instant::now();
     let dpi = image.dpi_or_default().round() as u32;
     // A page flagged blank is not read: the flag is all it gets (its
     // text is empty, as Tesseract's on an empty sheet is, or noise).
-    let ocr = match &mut engines.ocr {
+    let ocr = match engine {
         Ok(_) if report.blank.blank => Ok(OcrPage::default()),
         Ok(engine) => engine
             .recognize(prepared.for_ocr(), dpi)
@@ -301,3 +302,4 @@ fn original(objects: &Objects, sha256: &str) -> Result<Arc<Vec<u8>>, String> {
     }
     Ok(bytes)
 }
+

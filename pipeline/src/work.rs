@@ -131,7 +131,12 @@ pub fn thread_pool(settings: &Settings) -> Result<rayon::ThreadPool, FolioError>
 }
 
 /// Works until the scope is idle (`until_idle`) or `stop` turns true.
-/// At most `settings.workers` pages are in flight, whatever the batch.
+/// At most `settings.workers` pages are processed at once, whatever the
+/// batch; as many more wait claimed behind them (leased, not yet read),
+/// so a thread that finishes a page starts the next at once instead of
+/// idling while its result is committed and another page claimed (a
+/// store round trip with fsync per page: on the 30 forms, 0.3 of 19
+/// thread-seconds idle).
 pub async fn work(
     store: &Store,
     settings: Arc<Settings>,
@@ -192,7 +197,7 @@ pub async fn work(
             }
             let mut claimed = 0;
             let free = if finishing.len() < slots {
-                slots.saturating_sub(inflight.len())
+                (2 * slots).saturating_sub(inflight.len())
             } else {
                 0
             };

@@ -11,7 +11,7 @@
 
 use folio_stages::decode::{DecodeLimits, decode_all};
 use folio_stages::deskew::{DeskewOptions, find_skew, rotate};
-use folio_stages::orient::{OsdEngine, turn_upright};
+use folio_stages::orient::{OsdPool, turn_upright};
 use folio_stages::prepare::{ImageOptions, prepare};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -35,7 +35,11 @@ fn main() {
                 }
             }
             "--write-pgm" => pgm_dir = args.next(),
-            "--orient" => osd = Some(OsdEngine::new(None).expect("osd.traineddata")),
+            "--orient" => {
+                let pool = OsdPool::new(None);
+                pool.warm().expect("osd.traineddata");
+                osd = Some(pool);
+            }
             _ => files.push(a),
         }
     }
@@ -61,7 +65,7 @@ fn main() {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
         let turn = truth.get(&name).copied().unwrap_or(0);
-        let orient = match osd.as_mut() {
+        let orient = match osd.as_ref() {
             Some(engine) => {
                 let t = Instant::now();
                 let r = prepare(&page, &ImageOptions::default(), Some(engine));

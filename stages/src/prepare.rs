@@ -5,11 +5,12 @@
 use crate::blank::{self, BlankOptions, BlankVerdict};
 use crate::crop::{self, CropOptions};
 use crate::deskew::{self, DeskewOptions, Skew};
-use crate::orient::{self, OrientOptions, Orientation, OsdEngine};
+use crate::orient::{self, OrientOptions, Orientation, OsdPool};
 use crate::page::{BBox, PageImage};
 use crate::quality::{self, QcVerdict, QualityOptions};
 use crate::rescan::{self, PageHash};
 use image::GrayImage;
+use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -96,7 +97,7 @@ const OSD_SURE: f32 = 10.0;
 
 /// Runs the image stage over one page. `osd` answers "upside down?";
 /// without it only sideways pages are turned.
-pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&mut OsdEngine>) -> PreparedPage {
+pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&OsdPool>) -> PreparedPage {
     let start = Instant::now();
     let mut steps = StepTimes::default();
     let mut lap = Instant::now();
@@ -108,10 +109,12 @@ pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&mut OsdEngine
     let dpi = page.dpi_or_default();
     let (sideways, axis_clarity) = orient::find_axis(&page.gray, &opts.orient);
     steps.axis_ms = split();
-    let turned = if sideways {
-        orient::turn_upright(&page.gray, 90)
+    // Borrowed until something must own it: a levelled page is a new
+    // raster anyway, and copying the page first cost a few ms.
+    let turned: Cow<GrayImage> = if sideways {
+        Cow::Owned(orient::turn_upright(&page.gray, 90))
     } else {
-        page.gray.clone()
+        Cow::Borrowed(&page.gray)
     };
     let skew = deskew::find_skew(&turned, &opts.deskew);
     let levelled = skew.angle_deg.abs() >= opts.deskew.min_correct_deg
@@ -119,7 +122,7 @@ pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&mut OsdEngine
     let level = if levelled {
         deskew::rotate(&turned, skew.angle_deg)
     } else {
-        turned
+        turned.into_owned()
     };
     steps.deskew_ms = split();
     // OSD (most of this stage's time) only where the ink of the text
@@ -134,9 +137,13 @@ pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&mut OsdEngine
         {
             (0, OSD_SURE)
         }
-        Some(engine) => {
+        Some(pool) => {
             steps.osd = true;
-            orient::up_or_down(&level, dpi, engine, &opts.orient)
+            // An engine that cannot start now (the warm-up proved the
+            // model loads) is no answer, as OSD's own on a page without
+            // enough text: the page stays as it is, at confidence 0.
+            pool.with(|engine| orient::up_or_down(&level, dpi, engine, &opts.orient))
+                .unwrap_or((0, 0.0))
         }
         None => (0, 0.0),
     };

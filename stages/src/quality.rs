@@ -112,20 +112,45 @@ pub fn measure(page: &PageImage) -> Exposure {
     let img = &page.gray;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let raw = img.as_raw();
-    let mut hist = [0u64; 256];
+    // Four histograms filled in turn (a bilevel page sends every pixel to
+    // one of two bins, and one histogram would make each count wait for
+    // the one before it), and the speck test as a straight, branch-free
+    // pass the compiler vectorises: together a third of the time of one
+    // loop doing both.
+    let mut hists = [[0u64; 256]; 4];
     let (mut isolated, mut seen) = (0u64, 0u64);
-    for y in (1..h.saturating_sub(1)).step_by(2) {
+    // Inner pixels only (each has four neighbours): none under 3 × 3.
+    let rows = if w >= 3 { 1..h.saturating_sub(1) } else { 0..0 };
+    for y in rows.step_by(2) {
         let row = &raw[y * w..(y + 1) * w];
-        let up = &raw[(y - 1) * w..y * w];
-        let down = &raw[(y + 1) * w..(y + 2) * w];
-        for x in 1..w.saturating_sub(1) {
-            let v = row[x];
-            hist[v as usize] += 1;
-            seen += 1;
-            if v < 128 && row[x - 1] >= 128 && row[x + 1] >= 128 && up[x] >= 128 && down[x] >= 128 {
-                isolated += 1;
-            }
+        let up = &raw[(y - 1) * w + 1..y * w - 1];
+        let down = &raw[(y + 1) * w + 1..(y + 2) * w - 1];
+        let inner = &row[1..w - 1];
+        let mut quads = inner.chunks_exact(4);
+        for q in &mut quads {
+            hists[0][q[0] as usize] += 1;
+            hists[1][q[1] as usize] += 1;
+            hists[2][q[2] as usize] += 1;
+            hists[3][q[3] as usize] += 1;
         }
+        for &v in quads.remainder() {
+            hists[0][v as usize] += 1;
+        }
+        seen += inner.len() as u64;
+        let specks: u32 = inner
+            .iter()
+            .zip(&row[..w - 2])
+            .zip(&row[2..])
+            .zip(up.iter().zip(down))
+            .map(|(((&v, &l), &r), (&u, &d))| {
+                u32::from((v < 128) & ((l & r & u & d) >= 128))
+            })
+            .sum();
+        isolated += u64::from(specks);
+    }
+    let mut hist = [0u64; 256];
+    for (i, bin) in hist.iter_mut().enumerate() {
+        *bin = hists.iter().map(|part| part[i]).sum();
     }
     let total: u64 = hist.iter().sum();
     let percentile = |p: f64| {

@@ -78,11 +78,14 @@ pub fn fingerprint(img: &GrayImage, dpi: f32) -> PageHash {
     let inked: Vec<bool> = map.counts.iter().map(|&c| c >= min).collect();
     for y in 0..h {
         for x in 0..w {
-            let touches = (y.saturating_sub(1)..(y + 2).min(h)).any(|ny| {
-                (x.saturating_sub(1)..(x + 2).min(w))
-                    .any(|nx| (nx, ny) != (x, y) && inked[ny * w + nx])
-            });
-            if !(inked[y * w + x] && touches) {
+            // Most cells hold no ink: their neighbours are not looked at.
+            let touches = || {
+                (y.saturating_sub(1)..(y + 2).min(h)).any(|ny| {
+                    (x.saturating_sub(1)..(x + 2).min(w))
+                        .any(|nx| (nx, ny) != (x, y) && inked[ny * w + nx])
+                })
+            };
+            if !(inked[y * w + x] && touches()) {
                 map.counts[y * w + x] = 0;
             }
         }

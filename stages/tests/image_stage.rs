@@ -6,7 +6,7 @@ use folio_stages::blank::{BlankOptions, detect_blank};
 use folio_stages::crop::{CropOptions, find_paper};
 use folio_stages::decode::{DecodeLimits, decode_all};
 use folio_stages::deskew::{DeskewOptions, find_skew, rotate};
-use folio_stages::orient::{OsdEngine, turn_upright};
+use folio_stages::orient::{OsdPool, turn_upright};
 use folio_stages::page::{ColorMode, PageImage};
 use folio_stages::prepare::{ImageOptions, prepare};
 use folio_stages::quality::{QcReason, QualityOptions, check_quality};
@@ -104,7 +104,8 @@ fn deskew_is_consistent_on_sources_scanned_with_their_own_skew() {
 
 #[test]
 fn orientation_is_right_on_every_page_of_the_set_and_the_rotated_scans() {
-    let mut osd = OsdEngine::new(None).expect("osd.traineddata installed");
+    let osd = OsdPool::new(None);
+    osd.warm().expect("osd.traineddata installed");
     let opts = ImageOptions::default();
     let mut cases: Vec<(String, u16)> = truth()
         .into_iter()
@@ -123,7 +124,7 @@ fn orientation_is_right_on_every_page_of_the_set_and_the_rotated_scans() {
     let mut wrong = Vec::new();
     for (file, expected) in &cases {
         let page = load(file);
-        let got = prepare(&page, &opts, Some(&mut osd))
+        let got = prepare(&page, &opts, Some(&osd))
             .report
             .orientation
             .degrees;

@@ -8,7 +8,7 @@
 
 use folio_stages::decode::{DecodeLimits, decode_all};
 use folio_stages::orient::{
-    OrientOptions, OsdEngine, clearly_upright_layout, left_to_right, line_layout, turn_upright,
+    OrientOptions, OsdPool, clearly_upright_layout, left_to_right, line_layout, turn_upright,
 };
 use folio_stages::page::PageImage;
 use folio_stages::prepare::{ImageOptions, prepare};
@@ -123,7 +123,8 @@ fn layout_never_calls_an_upside_down_page_upright_and_spares_most_forms_osd() {
 
 #[test]
 fn forms_fed_turned_are_found_by_the_image_stage() {
-    let mut osd = OsdEngine::new(None).expect("osd.traineddata installed");
+    let osd = OsdPool::new(None);
+    osd.warm().expect("osd.traineddata installed");
     let opts = ImageOptions {
         orient: OrientOptions {
             layout_upright_ratio: LAYOUT_RATIO,
@@ -145,7 +146,7 @@ fn forms_fed_turned_are_found_by_the_image_stage() {
                 gray,
                 ..page.clone()
             };
-            let got = prepare(&turned, &opts, Some(&mut osd)).report;
+            let got = prepare(&turned, &opts, Some(&osd)).report;
             assert_eq!(
                 got.orientation.degrees,
                 turn,
