@@ -37,7 +37,9 @@ thread_local! {
 static OSD: Mutex<Vec<(Option<String>, Arc<OsdPool>)>> = Mutex::new(Vec::new());
 
 fn osd_pool(datapath: Option<&str>) -> Arc<OsdPool> {
-    let mut pools = OSD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut pools = OSD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some((_, pool)) = pools.iter().find(|(d, _)| d.as_deref() == datapath) {
         return pool.clone();
     }
@@ -78,6 +80,51 @@ pub fn image_options(settings: &Settings, languages: &str) -> ImageOptions {
     opts
 }
 
+/// A page's results as the stages leave them, with its derived image
+/// encoded but not yet written: the write (an fsync) is done by
+/// [`Processed::write_derived`] off the page threads, so a thread goes
+/// on to its next page instead of waiting for the disk.
+pub struct Processed {
+    pub result: PageResult,
+    derived: Option<(String, Vec<u8>)>,
+}
+
+impl Processed {
+    /// A result with nothing to write.
+    pub fn only(result: PageResult) -> Processed {
+        Processed {
+            result,
+            derived: None,
+        }
+    }
+
+    /// Writes the derived image into the object store (its path is the
+    /// result's `derived_path`) and returns the result to commit; a write
+    /// that fails fails the page. The time it took is the page's
+    /// `write_ms`. Blocking: run it beside the page threads.
+    pub fn write_derived(self, objects: &Objects) -> PageResult {
+        let mut result = self.result;
+        let Some((rel, bytes)) = self.derived else {
+            return result;
+        };
+        let started = Instant::now();
+        let written = objects.write(&rel, &bytes);
+        let ms = ms_since(started);
+        if let Ok(mut report) = serde_json::from_str::<serde_json::Value>(&result.report)
+            && let Some(steps) = report.get_mut("steps").and_then(|s| s.as_object_mut())
+        {
+            steps.insert("write_ms".into(), serde_json::json!(ms));
+            result.report = report.to_string();
+        }
+        if let Err(e) = written
+            && result.failure.is_none()
+        {
+            result.failure = Some(format!("derive: {e}"));
+        }
+        result
+    }
+}
+
 /// Runs the stages on one claimed page. Never fails as a whole: a page
 /// that cannot be read or recognised comes back with `failure` set (and
 /// a panic inside a stage is caught and reported the same way).
@@ -86,7 +133,7 @@ pub fn process_page(
     settings: &Settings,
     objects: &Objects,
     languages: &str,
-) -> PageResult {
+) -> Processed {
     let run = std::panic::AssertUnwindSafe(|| run_stages(claim, settings, objects, languages));
     match std::panic::catch_unwind(run) {
         Ok(r) => r,
@@ -96,7 +143,10 @@ pub fn process_page(
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown".into());
-            failed("internal", format!("a stage stopped unexpectedly: {what}"))
+            Processed::only(failed(
+                "internal",
+                format!("a stage stopped unexpectedly: {what}"),
+            ))
         }
     }
 }
@@ -143,18 +193,18 @@ fn run_stages(
     settings: &Settings,
     objects: &Objects,
     languages: &str,
-) -> PageResult {
+) -> Processed {
     let index = (claim.file_page.max(1) - 1) as usize;
     let started = Instant::now();
     let bytes = match original(objects, &claim.file_sha256) {
         Ok(b) => b,
-        Err(e) => return failed("read", e),
+        Err(e) => return Processed::only(failed("read", e)),
     };
     let read_ms = ms_since(started);
     let started = Instant::now();
     let image = match decode::page_at(&bytes, index, &settings.decode) {
         Ok(p) => p,
-        Err(e) => return failed("decode", e.to_string()),
+        Err(e) => return Processed::only(failed("decode", e.to_string())),
     };
     let decode_ms = ms_since(started);
     ENGINES.with(|cell| {
@@ -165,10 +215,10 @@ fn run_stages(
             .entry(key)
             .or_insert_with(|| TesseractEngine::new(&opts).map_err(|e| e.to_string()));
         let osd = osd_pool(opts.datapath.as_deref());
-        let mut result = recognize_page(&image, claim, settings, objects, engine, &osd, languages);
+        let mut result = recognize_page(&image, claim, settings, engine, &osd, languages);
         result.steps.read_ms = read_ms;
         result.steps.decode_ms = decode_ms;
-        result.into_result()
+        result.into_processed()
     })
 }
 
@@ -182,15 +232,19 @@ struct Timed {
     result: PageResult,
     report: Option<ImageReport>,
     steps: StepTimes,
+    derived: Option<(String, Vec<u8>)>,
 }
 
 impl Timed {
-    fn into_result(mut self) -> PageResult {
+    fn into_processed(mut self) -> Processed {
         if let Some(mut report) = self.report {
             report.steps = self.steps;
             self.result.report = serde_json::to_string(&report).unwrap_or_default();
         }
-        self.result
+        Processed {
+            result: self.result,
+            derived: self.derived,
+        }
     }
 }
 
@@ -198,7 +252,6 @@ fn recognize_page(
     image: &PageImage,
     claim: &PageClaim,
     settings: &Settings,
-    objects: &Objects,
     engine: &mut Result<TesseractEngine, String>,
     osd: &OsdPool,
     languages: &str,
@@ -239,14 +292,6 @@ fn recognize_page(
     );
     let encoded = encode::encode(&prepared.image, format, dpi, delivery.jpeg_quality);
     steps.encode_ms = ms_since(started);
-    let started = Instant::now();
-    let derived = encoded.map_err(|e| e.to_string()).and_then(|bytes| {
-        objects
-            .write(&rel, &bytes)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    });
-    steps.write_ms = ms_since(started);
     let mut result = PageResult {
         width: width as i64,
         height: height as i64,
@@ -261,7 +306,7 @@ fn recognize_page(
         report: serde_json::to_string(report).unwrap_or_default(),
         image_ms: report.ms,
         ocr_ms,
-        derived_path: Some(rel),
+        derived_path: Some(rel.clone()),
         ..PageResult::default()
     };
     match ocr {
@@ -272,15 +317,20 @@ fn recognize_page(
         }
         Err(e) => result.failure = Some(format!("recognize: {e}")),
     }
-    if let Err(e) = derived
-        && result.failure.is_none()
-    {
-        result.failure = Some(format!("derive: {e}"));
-    }
+    let derived = match encoded {
+        Ok(bytes) => Some((rel, bytes)),
+        Err(e) => {
+            if result.failure.is_none() {
+                result.failure = Some(format!("derive: {e}"));
+            }
+            None
+        }
+    };
     Timed {
         result,
         report: Some(prepared.report),
         steps,
+        derived,
     }
 }
 
@@ -302,4 +352,3 @@ fn original(objects: &Objects, sha256: &str) -> Result<Arc<Vec<u8>>, String> {
     }
     Ok(bytes)
 }
-

@@ -18,8 +18,9 @@ use crate::settings::Settings;
 use crate::store::{Actor, DocClaim, PageClaim, PageCommit, Store};
 use serde::Serialize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 /// What a worker should work on and when it should stop.
@@ -55,6 +56,12 @@ struct Ctx {
     objects: Objects,
     actor: Actor,
     pool: Arc<rayon::ThreadPool>,
+    /// Pages on the page threads now (claimed and not yet through the
+    /// stages): a thread is free when its page leaves the stages, before
+    /// the page's image is written and its result committed.
+    processing: AtomicUsize,
+    /// Told when a page leaves the stages, so its thread gets the next.
+    freed: Notify,
 }
 
 enum Done {
@@ -81,8 +88,9 @@ pub async fn on_pool<T: Send + 'static>(
 }
 
 /// The process's one packaging thread, beside the page threads: a
-/// package is mostly file writes and fsync (~25 ms a document), which a
-/// page thread would otherwise wait out instead of reading its next page.
+/// package is mostly file writes and fsync (~25 ms a document), and so is
+/// a page's derived image, which a page thread would otherwise wait out
+/// instead of reading its next page.
 /// One thread, not the runtime's blocking pool: every new thread that
 /// builds packages keeps its own allocator arena, and memory grew with
 /// the batch (spine's memory test).
@@ -131,12 +139,12 @@ pub fn thread_pool(settings: &Settings) -> Result<rayon::ThreadPool, FolioError>
 }
 
 /// Works until the scope is idle (`until_idle`) or `stop` turns true.
-/// At most `settings.workers` pages are processed at once, whatever the
-/// batch; as many more wait claimed behind them (leased, not yet read),
-/// so a thread that finishes a page starts the next at once instead of
-/// idling while its result is committed and another page claimed (a
-/// store round trip with fsync per page: on the 30 forms, 0.3 of 19
-/// thread-seconds idle).
+/// At most `settings.workers` pages are on the page threads at once,
+/// whatever the batch. A thread is given its next page as soon as its
+/// page leaves the stages: the page's image is written (fsync) and its
+/// result committed beside it, for at most as many pages again, instead
+/// of the thread idling through both. No page is claimed before a thread
+/// is free for it, so workers sharing a batch share its last pages.
 pub async fn work(
     store: &Store,
     settings: Arc<Settings>,
@@ -151,6 +159,8 @@ pub async fn work(
         settings: settings.clone(),
         actor: actor.clone(),
         pool,
+        processing: AtomicUsize::new(0),
+        freed: Notify::new(),
     });
     let lease = settings.work.lease_seconds;
     let outage = settings.work.outage();
@@ -197,7 +207,8 @@ pub async fn work(
             }
             let mut claimed = 0;
             let free = if finishing.len() < slots {
-                (2 * slots).saturating_sub(inflight.len())
+                let idle_threads = slots.saturating_sub(ctx.processing.load(Ordering::SeqCst));
+                idle_threads.min((2 * slots).saturating_sub(inflight.len()))
             } else {
                 0
             };
@@ -224,6 +235,7 @@ pub async fn work(
                 .await?;
                 claimed += claims.len();
                 for claim in claims {
+                    ctx.processing.fetch_add(1, Ordering::SeqCst);
                     inflight.spawn(page_task(ctx.clone(), claim));
                 }
                 if claimed == 0
@@ -254,6 +266,7 @@ pub async fn work(
                 Some(done) = finishing.join_next(), if !finishing.is_empty() => {
                     tally(&mut report, done)?;
                 }
+                _ = ctx.freed.notified() => {}
                 _ = stop.changed() => {}
                 _ = tokio::time::sleep(poll) => {}
             }
@@ -381,10 +394,23 @@ where
     }
 }
 
+/// Counts a page off the page threads when dropped (also when its task
+/// fails or is cut off), and tells the worker loop its thread is free.
+struct OnThread(Arc<Ctx>);
+
+impl Drop for OnThread {
+    fn drop(&mut self) {
+        self.0.processing.fetch_sub(1, Ordering::SeqCst);
+        self.0.freed.notify_one();
+    }
+}
+
 async fn page_task(ctx: Arc<Ctx>, claim: PageClaim) -> Result<Done, FolioError> {
     let settings = ctx.settings.clone();
     let max = settings.work.max_attempts;
+    let on_thread = OnThread(ctx.clone());
     let result = if claim.attempts > max {
+        drop(on_thread);
         process::failed(
             "work",
             format!(
@@ -400,10 +426,17 @@ async fn page_task(ctx: Arc<Ctx>, claim: PageClaim) -> Result<Done, FolioError> 
             .unwrap_or_else(|| settings.ocr.languages.clone());
         let objects = ctx.objects.clone();
         let page = claim.clone();
-        on_pool(&ctx.pool, move || {
+        let processed = on_pool(&ctx.pool, move || {
             process::process_page(&page, &settings, &objects, &languages)
         })
-        .await?
+        .await;
+        drop(on_thread);
+        let processed = processed?;
+        // The derived image is written (and synced) on the packaging
+        // thread, beside the page threads: this one has gone on to its
+        // next page.
+        let objects = ctx.objects.clone();
+        on_pool(packaging_pool()?, move || processed.write_derived(&objects)).await?
     };
     // The page's result is in hand: an outage delays its commit, never
     // loses it (unless the lease runs out first, and another worker
@@ -452,6 +485,8 @@ pub async fn finish_claimed(
         settings,
         actor: actor.clone(),
         pool,
+        processing: AtomicUsize::new(0),
+        freed: Notify::new(),
     });
     finish(&ctx, claim).await
 }

@@ -217,7 +217,11 @@ impl OsdPool {
     /// Runs `ask` with an idle engine, or a newly started one when all
     /// are lent out.
     pub fn with<T>(&self, ask: impl FnOnce(&mut OsdEngine) -> T) -> Result<T, StageError> {
-        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         let mut engine = match idle {
             Some(e) => e,
             None => {

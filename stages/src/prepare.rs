@@ -10,8 +10,8 @@ use crate::page::{BBox, PageImage};
 use crate::quality::{self, QcVerdict, QualityOptions};
 use crate::rescan::{self, PageHash};
 use image::GrayImage;
-use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::time::Instant;
 
 /// Settings of every image step, one table each in folio.toml.
@@ -69,7 +69,8 @@ pub struct StepTimes {
     pub hash_ms: f64,
     /// Encoding the derived page (pipeline).
     pub encode_ms: f64,
-    /// Writing it into the object store (pipeline).
+    /// Writing it into the object store (pipeline; beside the page
+    /// threads, so not part of a worker thread's time on the page).
     pub write_ms: f64,
 }
 

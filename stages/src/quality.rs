@@ -142,9 +142,7 @@ pub fn measure(page: &PageImage) -> Exposure {
             .zip(&row[..w - 2])
             .zip(&row[2..])
             .zip(up.iter().zip(down))
-            .map(|(((&v, &l), &r), (&u, &d))| {
-                u32::from((v < 128) & ((l & r & u & d) >= 128))
-            })
+            .map(|(((&v, &l), &r), (&u, &d))| u32::from((v < 128) & ((l & r & u & d) >= 128)))
             .sum();
         isolated += u64::from(specks);
     }

@@ -124,10 +124,7 @@ fn orientation_is_right_on_every_page_of_the_set_and_the_rotated_scans() {
     let mut wrong = Vec::new();
     for (file, expected) in &cases {
         let page = load(file);
-        let got = prepare(&page, &opts, Some(&osd))
-            .report
-            .orientation
-            .degrees;
+        let got = prepare(&page, &opts, Some(&osd)).report.orientation.degrees;
         if got != *expected {
             wrong.push(format!("{file}: {got} (truth {expected})"));
         }

@@ -327,7 +327,11 @@ fn unpack_bits(buf: &[u8], w: u32, h: u32) -> GrayImage {
     let (w, h) = (w as usize, h as usize);
     let stride = w.div_ceil(8);
     let mut out = vec![0u8; w * h];
-    for (row, src) in out.chunks_exact_mut(w.max(1)).zip(buf.chunks(stride.max(1))).take(h) {
+    for (row, src) in out
+        .chunks_exact_mut(w.max(1))
+        .zip(buf.chunks(stride.max(1)))
+        .take(h)
+    {
         let mut eights = row.chunks_exact_mut(8);
         for (dst, &byte) in (&mut eights).zip(src) {
             dst.copy_from_slice(&SPREAD[byte as usize]);
