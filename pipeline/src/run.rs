@@ -9,7 +9,7 @@ use crate::ingest::{self, IngestOptions, Intake};
 use crate::progress::Progress;
 use crate::settings::Settings;
 use crate::store::review::HeldDocument;
-use crate::store::{Actor, BatchRow, DocState, PageCounts, Store};
+use crate::store::{Actor, BatchRow, DocState, PageCounts, PageReportRow, Store};
 use crate::work::{self, Scope, WorkReport};
 use folio_stages::orient::OsdEngine;
 use folio_stages::recognize::TesseractEngine;
@@ -162,47 +162,14 @@ pub async fn run(
         )));
     }
 
-    let batch = store
-        .batch(&batch_id)
-        .await?
-        .ok_or_else(|| FolioError::Internal(format!("batch {batch_id} vanished")))?;
-    // The batch delivery (index.csv/xlsx, delivery.json) once the batch is
-    // closed; written again here in case the worker that closed it died
-    // before writing it.
-    let delivery = if batch.state == crate::batch::BatchState::Packaged {
-        Some(crate::delivery::deliver(store, &batch, &user).await?.dir)
-    } else {
-        None
-    };
-    let mine: Vec<&str> = intake.documents.iter().map(|d| d.id.as_str()).collect();
-    let mut documents = Vec::new();
-    for d in store.documents(&batch_id).await? {
-        if !mine.contains(&d.id.as_str()) {
-            continue;
-        }
-        let fields = store.fields(&d.id).await?;
-        let keying = fields
-            .iter()
-            .filter(|f| f.status == "awaiting_keying")
-            .count();
-        documents.push(DocSummary {
-            path: PathBuf::from(d.package_path.clone().unwrap_or_default()),
-            id: d.id,
-            seq: d.seq,
-            state: d.state,
-            pages: d.pages,
-            fields_accepted: fields.len() - keying,
-            fields_for_keying: keying,
-        });
-    }
-    let rows: Vec<_> = store
-        .page_reports(&batch_id)
-        .await?
-        .into_iter()
-        .filter(|r| mine.contains(&r.document_id.as_str()))
-        .collect();
-    let (batch_pages, _) = store.batch_counts(&batch_id).await?;
-    let held = store.held_documents(&batch_id).await?;
+    // The summary reads the store again: an outage now (the batch may
+    // close inside one) is waited out as the work's own calls are.
+    let outage = settings.work.outage();
+    let (batch, delivery, documents, rows, batch_pages, held) =
+        work::patiently("summarizing the run", outage, || {
+            outcome(store, &batch_id, &intake, &user)
+        })
+        .await?;
     let seconds = started.elapsed().as_secs_f64();
     let pages = intake.pages();
     Ok(RunSummary {
@@ -238,6 +205,69 @@ pub async fn run(
         batch,
         intake,
     })
+}
+
+/// What a finished run reports, read from the store: the batch, its
+/// delivery folder (written here too if the worker that closed the batch
+/// stopped before writing it), this run's documents and page reports,
+/// the batch's page counts and its held documents.
+type Outcome = (
+    BatchRow,
+    Option<PathBuf>,
+    Vec<DocSummary>,
+    Vec<PageReportRow>,
+    PageCounts,
+    Vec<HeldDocument>,
+);
+
+async fn outcome(
+    store: &Store,
+    batch_id: &str,
+    intake: &Intake,
+    user: &Actor,
+) -> Result<Outcome, FolioError> {
+    let batch = store
+        .batch(batch_id)
+        .await?
+        .ok_or_else(|| FolioError::Internal(format!("batch {batch_id} vanished")))?;
+    // The batch delivery (index.csv/xlsx, delivery.json) once the batch is
+    // closed; written again here in case the worker that closed it died
+    // before writing it.
+    let delivery = if batch.state == crate::batch::BatchState::Packaged {
+        Some(crate::delivery::deliver(store, &batch, user).await?.dir)
+    } else {
+        None
+    };
+    let mine: Vec<&str> = intake.documents.iter().map(|d| d.id.as_str()).collect();
+    let mut documents = Vec::new();
+    for d in store.documents(batch_id).await? {
+        if !mine.contains(&d.id.as_str()) {
+            continue;
+        }
+        let fields = store.fields(&d.id).await?;
+        let keying = fields
+            .iter()
+            .filter(|f| f.status == "awaiting_keying")
+            .count();
+        documents.push(DocSummary {
+            path: PathBuf::from(d.package_path.clone().unwrap_or_default()),
+            id: d.id,
+            seq: d.seq,
+            state: d.state,
+            pages: d.pages,
+            fields_accepted: fields.len() - keying,
+            fields_for_keying: keying,
+        });
+    }
+    let rows: Vec<_> = store
+        .page_reports(batch_id)
+        .await?
+        .into_iter()
+        .filter(|r| mine.contains(&r.document_id.as_str()))
+        .collect();
+    let (batch_pages, _) = store.batch_counts(batch_id).await?;
+    let held = store.held_documents(batch_id).await?;
+    Ok((batch, delivery, documents, rows, batch_pages, held))
 }
 
 /// Peak resident set size of this process in MiB, from /proc.

@@ -299,7 +299,10 @@ pub async fn work(
     } else {
         "worker stopped; lease given back"
     };
-    report.released = store.release(actor, reason).await?;
+    report.released = patiently("giving leases back", outage, || {
+        store.release(actor, reason)
+    })
+    .await?;
     result.map(|()| report)
 }
 
@@ -372,7 +375,11 @@ async fn deliver_due(ctx: &Arc<Ctx>, batch: Option<&str>) -> Result<(), FolioErr
 /// connection, a restarting server: `FolioError::is_transient`) with
 /// growing pauses for up to `outage`. Other failures, and outages that
 /// last longer, are returned: the worker stops and its leases run out.
-async fn patiently<T, F, Fut>(what: &str, outage: Duration, mut op: F) -> Result<T, FolioError>
+pub(crate) async fn patiently<T, F, Fut>(
+    what: &str,
+    outage: Duration,
+    mut op: F,
+) -> Result<T, FolioError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, FolioError>>,

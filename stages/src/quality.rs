@@ -3,6 +3,7 @@
 //! verdict with every reason, measured on the master as scanned.
 
 use crate::page::{ColorMode, PageImage};
+use crate::raster::SplitHistogram;
 use serde::{Deserialize, Serialize};
 
 /// Thresholds of the QC check (`[image.quality]` in folio.toml).
@@ -112,12 +113,10 @@ pub fn measure(page: &PageImage) -> Exposure {
     let img = &page.gray;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let raw = img.as_raw();
-    // Four histograms filled in turn (a bilevel page sends every pixel to
-    // one of two bins, and one histogram would make each count wait for
-    // the one before it), and the speck test as a straight, branch-free
-    // pass the compiler vectorises: together a third of the time of one
-    // loop doing both.
-    let mut hists = [[0u64; 256]; 4];
+    // A split histogram, and the speck test as a straight, branch-free
+    // pass the compiler vectorises: together half the time of one loop
+    // doing both.
+    let mut hists = SplitHistogram::default();
     let (mut isolated, mut seen) = (0u64, 0u64);
     // Inner pixels only (each has four neighbours): none under 3 × 3.
     let rows = if w >= 3 { 1..h.saturating_sub(1) } else { 0..0 };
@@ -126,16 +125,7 @@ pub fn measure(page: &PageImage) -> Exposure {
         let up = &raw[(y - 1) * w + 1..y * w - 1];
         let down = &raw[(y + 1) * w + 1..(y + 2) * w - 1];
         let inner = &row[1..w - 1];
-        let mut quads = inner.chunks_exact(4);
-        for q in &mut quads {
-            hists[0][q[0] as usize] += 1;
-            hists[1][q[1] as usize] += 1;
-            hists[2][q[2] as usize] += 1;
-            hists[3][q[3] as usize] += 1;
-        }
-        for &v in quads.remainder() {
-            hists[0][v as usize] += 1;
-        }
+        hists.add(inner);
         seen += inner.len() as u64;
         let specks: u32 = inner
             .iter()
@@ -146,10 +136,7 @@ pub fn measure(page: &PageImage) -> Exposure {
             .sum();
         isolated += u64::from(specks);
     }
-    let mut hist = [0u64; 256];
-    for (i, bin) in hist.iter_mut().enumerate() {
-        *bin = hists.iter().map(|part| part[i]).sum();
-    }
+    let hist = hists.total();
     let total: u64 = hist.iter().sum();
     let percentile = |p: f64| {
         let target = (total as f64 * p) as u64;

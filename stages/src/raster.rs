@@ -26,14 +26,31 @@ pub fn paper_level(img: &GrayImage) -> u8 {
 /// Grey-level histogram of about 128 rows spread over the page (every 25th
 /// row of a 300-dpi A4 page): plenty for page-wide levels.
 fn histogram(img: &GrayImage) -> [u64; 256] {
-    // Four histograms side by side: a bilevel page sends every pixel to
-    // one of two bins, and a single histogram would make each count wait
-    // for the one before it.
-    let mut hists = [[0u64; 256]; 4];
+    let mut hist = SplitHistogram::default();
     let w = img.width() as usize;
     let step = (img.height() as usize / 128).max(1);
     for row in img.as_raw().chunks(w.max(1)).step_by(step) {
-        let mut quads = row.chunks_exact(4);
+        hist.add(row);
+    }
+    hist.total()
+}
+
+/// A grey-level histogram kept as four side by side, filled in turn: a
+/// bilevel page sends every pixel to one of two bins, and a single
+/// histogram would make each count wait for the one before it.
+pub struct SplitHistogram([[u64; 256]; 4]);
+
+impl Default for SplitHistogram {
+    fn default() -> Self {
+        SplitHistogram([[0; 256]; 4])
+    }
+}
+
+impl SplitHistogram {
+    /// Counts the grey levels of `pixels`.
+    pub fn add(&mut self, pixels: &[u8]) {
+        let hists = &mut self.0;
+        let mut quads = pixels.chunks_exact(4);
         for q in &mut quads {
             hists[0][q[0] as usize] += 1;
             hists[1][q[1] as usize] += 1;
@@ -44,11 +61,15 @@ fn histogram(img: &GrayImage) -> [u64; 256] {
             hists[0][v as usize] += 1;
         }
     }
-    let mut hist = [0u64; 256];
-    for (i, h) in hist.iter_mut().enumerate() {
-        *h = hists.iter().map(|part| part[i]).sum();
+
+    /// The one histogram the parts add up to.
+    pub fn total(&self) -> [u64; 256] {
+        let mut hist = [0u64; 256];
+        for (i, h) in hist.iter_mut().enumerate() {
+            *h = self.0.iter().map(|part| part[i]).sum();
+        }
+        hist
     }
-    hist
 }
 
 /// Whether most of the page is darker than Otsu's threshold: light text
