@@ -80,48 +80,49 @@ pub fn image_options(settings: &Settings, languages: &str) -> ImageOptions {
     opts
 }
 
-/// A page's results as the stages leave them, with its derived image
-/// encoded but not yet written: the write (an fsync) is done by
-/// [`Processed::write_derived`] off the page threads, so a thread goes
-/// on to its next page instead of waiting for the disk.
+/// A page's results as the stages leave them: its image report and step
+/// times still open (the caller adds what it timed around the stages),
+/// and its derived image encoded but not yet written. The write (an
+/// fsync) is done by [`Processed::write_derived`] off the page threads,
+/// so a thread goes on to its next page instead of waiting for the disk.
 pub struct Processed {
-    pub result: PageResult,
+    result: PageResult,
+    report: Option<ImageReport>,
+    steps: StepTimes,
     derived: Option<(String, Vec<u8>)>,
 }
 
 impl Processed {
-    /// A result with nothing to write.
-    pub fn only(result: PageResult) -> Processed {
+    /// A result with no report and nothing to write.
+    fn only(result: PageResult) -> Processed {
         Processed {
             result,
+            report: None,
+            steps: StepTimes::default(),
             derived: None,
         }
     }
 
     /// Writes the derived image into the object store (its path is the
-    /// result's `derived_path`) and returns the result to commit; a write
-    /// that fails fails the page. The time it took is the page's
-    /// `write_ms`. Blocking: run it beside the page threads.
-    pub fn write_derived(self, objects: &Objects) -> PageResult {
-        let mut result = self.result;
-        let Some((rel, bytes)) = self.derived else {
-            return result;
-        };
-        let started = Instant::now();
-        let written = objects.write(&rel, &bytes);
-        let ms = ms_since(started);
-        if let Ok(mut report) = serde_json::from_str::<serde_json::Value>(&result.report)
-            && let Some(steps) = report.get_mut("steps").and_then(|s| s.as_object_mut())
-        {
-            steps.insert("write_ms".into(), serde_json::json!(ms));
-            result.report = report.to_string();
+    /// result's `derived_path`) and returns the result to commit, its
+    /// report with every step's time, the write's included; a write that
+    /// fails fails the page. Blocking: run it beside the page threads.
+    pub fn write_derived(mut self, objects: &Objects) -> PageResult {
+        if let Some((rel, bytes)) = self.derived {
+            let started = Instant::now();
+            let written = objects.write(&rel, &bytes);
+            self.steps.write_ms = ms_since(started);
+            if let Err(e) = written
+                && self.result.failure.is_none()
+            {
+                self.result.failure = Some(format!("derive: {e}"));
+            }
         }
-        if let Err(e) = written
-            && result.failure.is_none()
-        {
-            result.failure = Some(format!("derive: {e}"));
+        if let Some(mut report) = self.report {
+            report.steps = self.steps;
+            self.result.report = serde_json::to_string(&report).unwrap_or_default();
         }
-        result
+        self.result
     }
 }
 
@@ -215,37 +216,15 @@ fn run_stages(
             .entry(key)
             .or_insert_with(|| TesseractEngine::new(&opts).map_err(|e| e.to_string()));
         let osd = osd_pool(opts.datapath.as_deref());
-        let mut result = recognize_page(&image, claim, settings, engine, &osd, languages);
-        result.steps.read_ms = read_ms;
-        result.steps.decode_ms = decode_ms;
-        result.into_processed()
+        let mut processed = recognize_page(&image, claim, settings, engine, &osd, languages);
+        processed.steps.read_ms = read_ms;
+        processed.steps.decode_ms = decode_ms;
+        processed
     })
 }
 
 fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
-}
-
-/// A page's result with its step times still open to the caller, which
-/// adds what it timed before the image stage.
-struct Timed {
-    result: PageResult,
-    report: Option<ImageReport>,
-    steps: StepTimes,
-    derived: Option<(String, Vec<u8>)>,
-}
-
-impl Timed {
-    fn into_processed(mut self) -> Processed {
-        if let Some(mut report) = self.report {
-            report.steps = self.steps;
-            self.result.report = serde_json::to_string(&report).unwrap_or_default();
-        }
-        Processed {
-            result: self.result,
-            derived: self.derived,
-        }
-    }
 }
 
 fn recognize_page(
@@ -255,7 +234,7 @@ fn recognize_page(
     engine: &mut Result<TesseractEngine, String>,
     osd: &OsdPool,
     languages: &str,
-) -> Timed {
+) -> Processed {
     let prepared = prepare::prepare(image, &image_options(settings, languages), Some(osd));
     let report = &prepared.report;
     let mut steps = report.steps.clone();
@@ -303,7 +282,6 @@ fn recognize_page(
         qc_pass: report.qc.pass,
         qc_reasons: serde_json::to_string(&report.qc.reasons).unwrap_or_else(|_| "[]".into()),
         phash: serde_json::to_string(&report.hash).unwrap_or_default(),
-        report: serde_json::to_string(report).unwrap_or_default(),
         image_ms: report.ms,
         ocr_ms,
         derived_path: Some(rel.clone()),
@@ -326,7 +304,7 @@ fn recognize_page(
             None
         }
     };
-    Timed {
+    Processed {
         result,
         report: Some(prepared.report),
         steps,

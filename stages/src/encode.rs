@@ -173,9 +173,6 @@ fn invalid(reason: String) -> StageError {
     }
 }
 
-/// Baseline JPEG through `jpeg-encoder`: twice as fast as the `image`
-/// crate's encoder on an A4 300-dpi page (74 ms against 159 ms, same size
-/// within 0.2 %), and every grey page of a run is encoded once.
 /// Baseline greyscale JPEG through libjpeg-turbo (the JPEG library of
 /// scanners and viewers): on a 300-dpi A4 page 12 ms against 27 ms for
 /// the pure-Rust `jpeg-encoder` it replaced, at the same size.

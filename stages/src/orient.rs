@@ -186,8 +186,8 @@ impl Drop for OsdEngine {
 pub struct OsdPool {
     datapath: Option<String>,
     idle: Mutex<Vec<OsdEngine>>,
-    /// Engines started so far (idle or lent).
-    started: Mutex<usize>,
+    /// Whether the warm-up has started its engine.
+    warmed: Mutex<bool>,
 }
 
 impl OsdPool {
@@ -197,7 +197,7 @@ impl OsdPool {
         OsdPool {
             datapath: datapath.map(str::to_string),
             idle: Mutex::new(Vec::new()),
-            started: Mutex::new(0),
+            warmed: Mutex::new(false),
         }
     }
 
@@ -205,11 +205,10 @@ impl OsdPool {
     /// model loads (a clear settings error before work is queued), and
     /// the engine serves the first page that needs it.
     pub fn warm(&self) -> Result<(), StageError> {
-        let mut started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
-        if *started == 0 {
-            let engine = OsdEngine::new(self.datapath.as_deref())?;
-            self.give_back(engine);
-            *started += 1;
+        let mut warmed = self.warmed.lock().unwrap_or_else(PoisonError::into_inner);
+        if !*warmed {
+            self.give_back(OsdEngine::new(self.datapath.as_deref())?);
+            *warmed = true;
         }
         Ok(())
     }
@@ -224,20 +223,11 @@ impl OsdPool {
             .pop();
         let mut engine = match idle {
             Some(e) => e,
-            None => {
-                let e = OsdEngine::new(self.datapath.as_deref())?;
-                *self.started.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-                e
-            }
+            None => OsdEngine::new(self.datapath.as_deref())?,
         };
         let answer = ask(&mut engine);
         self.give_back(engine);
         Ok(answer)
-    }
-
-    /// Engines started so far: what the pool has cost.
-    pub fn started(&self) -> usize {
-        *self.started.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn give_back(&self, engine: OsdEngine) {
