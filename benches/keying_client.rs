@@ -682,6 +682,17 @@ impl Api {
         Ok((status, state, t))
     }
 
+    /// `POST /api/v1/tasks/{id}/release`: gives a held task back.
+    pub async fn release(&self, id: i64) -> Result<()> {
+        let (status, v, _) = self
+            .post(&format!("/api/v1/tasks/{id}/release"), &json!({}))
+            .await?;
+        if status != 200 {
+            bail!("{}: release {id} answered HTTP {status}: {v}", self.user);
+        }
+        Ok(())
+    }
+
     /// `GET PATH` as bytes (a snippet image): its size and timing.
     pub async fn fetch(&self, path: &str) -> Result<(usize, Timing)> {
         let sent = Instant::now();
@@ -2222,8 +2233,11 @@ async fn sim_user(api: Api, sh: Arc<SimShared>, model: ErrorModel, seed: u64) ->
             stalled: false,
         };
         // A 422 (the value does not fit the mask) makes the keyer look
-        // again and retype; a few tries at most.
-        for _try in 0..4 {
+        // again and retype. A keyer who still cannot make it fit gives the
+        // task back (as the station's skip does) rather than sit on its
+        // lease: a look-alike misread can be refused several times running.
+        let mut refused = false;
+        for _try in 0..MAX_RETYPES {
             let (value, keystrokes) = if task.kind == "arbitrate" {
                 let read = key_value(&truth, look, model.arbiter_misread, 0.0, &mut rng);
                 let pick = task.entries.iter().find(|(o, v)| {
@@ -2261,8 +2275,10 @@ async fn sim_user(api: Api, sh: Arc<SimShared>, model: ErrorModel, seed: u64) ->
                         at,
                     });
                     if status == 422 {
+                        refused = true;
                         continue;
                     }
+                    refused = false;
                     if status != 200 {
                         log.errors
                             .push(format!("submit {}: HTTP {status}", task.id));
@@ -2272,10 +2288,17 @@ async fn sim_user(api: Api, sh: Arc<SimShared>, model: ErrorModel, seed: u64) ->
             }
             break;
         }
+        if refused && let Err(e) = api.release(task.id).await {
+            log.errors.push(format!("release {}: {e:#}", task.id));
+        }
         log.held.push(held);
     }
     log
 }
+
+/// Tries a simulated keyer makes at a value the server refuses (422)
+/// before giving the task back.
+const MAX_RETYPES: usize = 12;
 
 /// The users of a simulation: `(name, role)`, and the supervisor `sup`.
 pub fn sim_users(cfg: &SimConfig) -> Vec<(String, &'static str)> {
