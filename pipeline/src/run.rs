@@ -14,7 +14,7 @@ use crate::work::{self, Scope, WorkReport};
 use folio_stages::orient::OsdEngine;
 use folio_stages::recognize::TesseractEngine;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -99,9 +99,10 @@ pub fn check_engines(settings: &Settings, class: Option<&str>) -> Result<(), Fol
     Ok(())
 }
 
-/// Starts the class's engines on every thread of `pool` (in parallel),
-/// so a missing model is a settings error before anything is queued and
-/// no thread pays the start on its first page.
+/// Starts the class's engines on every thread of `pool` (in parallel)
+/// and the first OSD engine beside them, so a missing model is a
+/// settings error before anything is queued and no thread pays the start
+/// on its first page.
 pub fn warm_engines(
     pool: &rayon::ThreadPool,
     settings: &Settings,
@@ -109,10 +110,19 @@ pub fn warm_engines(
 ) -> Result<(), FolioError> {
     let name = class.unwrap_or(&settings.default_class);
     let languages = settings.class(class)?.languages.clone();
-    pool.broadcast(|_| crate::process::warm_engines(settings, name, &languages))
-        .into_iter()
-        .find_map(Result::err)
-        .map_or(Ok(()), |e| Err(settings.config_error(e)))
+    let failed = std::thread::scope(|s| {
+        let osd = s.spawn(|| crate::process::warm_osd(settings, name, &languages));
+        let ocr = pool
+            .broadcast(|_| crate::process::warm_engines(settings, name, &languages))
+            .into_iter()
+            .find_map(Result::err);
+        let osd = osd
+            .join()
+            .unwrap_or_else(|_| Err("the OSD engine's start panicked".into()))
+            .err();
+        ocr.or(osd)
+    });
+    failed.map_or(Ok(()), |e| Err(settings.config_error(e)))
 }
 
 /// Runs one batch folder end to end.
@@ -231,10 +241,17 @@ async fn outcome(
         .await?
         .ok_or_else(|| FolioError::Internal(format!("batch {batch_id} vanished")))?;
     // The batch delivery (index.csv/xlsx, delivery.json) once the batch is
-    // closed; written again here in case the worker that closed it died
-    // before writing it.
+    // closed; written here only when the worker that closed it stopped
+    // before writing it (the store still owes it).
     let delivery = if batch.state == crate::batch::BatchState::Packaged {
-        Some(crate::delivery::deliver(store, &batch, user).await?.dir)
+        if store.deliveries_due(Some(batch_id)).await?.is_empty() {
+            Some(crate::layout::delivery_dir(
+                Path::new(&batch.out_dir),
+                &batch,
+            ))
+        } else {
+            Some(crate::delivery::deliver(store, &batch, user).await?.dir)
+        }
     } else {
         None
     };

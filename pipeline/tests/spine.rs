@@ -481,6 +481,68 @@ fn clear_errors_for_bad_input_folder_and_unknown_class() {
 }
 
 #[test]
+fn a_model_that_will_not_load_is_a_settings_error_before_anything_is_queued() {
+    // A language pack that is not installed, and a model folder without
+    // the orientation model (started beside the workers' engines): each
+    // stops the run with the model named, and the store holds no batch.
+    let tess = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        "/usr/share/tesseract-ocr/5/tessdata/eng.traineddata",
+        tess.path().join("eng.traineddata"),
+    )
+    .unwrap();
+    let cases = [
+        ("languages = \"xyz\"\n".to_string(), "'xyz'"),
+        (
+            format!(
+                "languages = \"eng\"\ndatapath = \"{}\"\n",
+                tess.path().display()
+            ),
+            "osd.traineddata",
+        ),
+    ];
+    let samples = root().join("samples/batch-0001");
+    for (ocr, named) in cases {
+        let env = Env::new();
+        let cfg = env.dir.path().join("folio.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "classes_dir = \"{}\"\ndefault_class = \"general\"\n\n[ocr]\n{ocr}",
+                root().join("config/classes").display()
+            ),
+        )
+        .unwrap();
+        let out = env.out();
+        let cfg = cfg.to_str().unwrap();
+        let run = env
+            .folio(&[
+                "--config",
+                cfg,
+                "run",
+                samples.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{ocr}: {stderr}");
+        assert!(
+            stderr.contains("folio: error: configuration") && stderr.contains(named),
+            "{ocr}: {stderr}"
+        );
+        let status = env
+            .folio(&["--config", cfg, "status", "--json"])
+            .output()
+            .unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(status["batches"], serde_json::json!([]), "{ocr}: {status}");
+        assert!(packages(&out).is_empty());
+    }
+}
+
+#[test]
 fn memory_is_bounded_by_pages_in_flight_not_batch_size() {
     let truth = std::fs::read_to_string(shared("deskew-set/truth.csv")).unwrap();
     let mut names: Vec<(u64, String)> = truth
