@@ -224,7 +224,7 @@ for s in "${sets[@]}"; do
   # Per page CER and words found, for the record (last run). A page
   # where Folio finds fewer of the truth's words than OCRmyPDF (by more
   # than 1 % of them) is marked LOSES WORDS.
-  python3 - "$work/$s" >&2 <<'PY'
+  python3 - "$work/$s" <<'PY' | tee "$work/$s/pages.txt" >&2
 import json, sys
 d = sys.argv[1]
 c = {t: {p["name"]: p for p in json.load(open(f"{d}/cer-{t}.json"))["pages"]} for t in ("folio", "ocrmypdf", "tesseract")}
@@ -236,6 +236,13 @@ for name, f in c["folio"].items():
     losing += lost
     print(f"  {name:<28} {f['cer']*100:8.1f}% {o['cer']*100:7.1f}% {t['cer']*100:6.1f}%   {f['words']:5d} {f['found']:11d} {o['found']:8d} {t['found']:5d}" + ("  LOSES WORDS" if lost else ""))
 print(f"  pages where Folio finds fewer words than OCRmyPDF: {losing} of {len(c['folio'])}")
+# The other way round, and the totals: single misread words fall on
+# both sides; a page losing a region or a column shows as a large gap.
+gaining = sum(f["found"] - c["ocrmypdf"][n]["found"] > 0.01 * max(f["words"], 1) for n, f in c["folio"].items())
+total = {t: sum(p["found"] for p in c[t].values()) for t in c}
+words = sum(p["words"] for p in c["folio"].values())
+print(f"  pages where OCRmyPDF finds fewer words than Folio: {gaining} of {len(c['folio'])}")
+print(f"  words found of {words}: Folio {total['folio']}, OCRmyPDF {total['ocrmypdf']}, Tesseract {total['tesseract']}")
 PY
 done
 head="| set | run | pages | Folio pages/min | OCRmyPDF pages/min | Tesseract×2 pages/min | Folio ÷ OCRmyPDF | Folio ÷ Tesseract | Folio CER (mean) | OCRmyPDF CER (mean) | Tesseract CER (mean) | Folio overhead |"
@@ -252,5 +259,13 @@ if [ "$save" = 1 ]; then
     echo "$workers cores, OMP_THREAD_LIMIT=1. Command: benches/ocr_vs_ocrmypdf.sh $args"
     echo
     cat "$work/table.md"
+    for s in "${sets[@]}"; do
+      echo
+      echo "## $s: where the time went, and every page (last run)"
+      echo
+      echo '```'
+      cat "$work/$s/steps.txt" "$work/$s/pages.txt"
+      echo '```'
+    done
   } >benches/ocr_vs_ocrmypdf.results.md
 fi
