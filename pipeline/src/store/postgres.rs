@@ -11,7 +11,11 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
 /// Opens the pool; sessions speak UTC so stored times read the same on
-/// every workstation.
+/// every workstation. A session left idle inside a transaction (its
+/// workstation's network cut mid-transaction, the server never told) is
+/// ended by the server after a minute ([`IDLE_IN_TRANSACTION`]): otherwise its row
+/// locks outlive it until TCP gives up (hours), and claims, which skip
+/// locked rows, never see those pages again.
 pub(super) async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
     AnyPoolOptions::new()
         .max_connections(8)
@@ -19,12 +23,18 @@ pub(super) async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
         .after_connect(|conn, _| {
             Box::pin(async move {
                 conn.execute("SET TIME ZONE 'UTC'").await?;
+                conn.execute(IDLE_IN_TRANSACTION).await?;
                 Ok(())
             })
         })
         .connect(url)
         .await
 }
+
+/// How long a session may sit idle inside a transaction. Folio's
+/// transactions run their statements back to back (no file work inside
+/// one), so a minute idle means the client is gone.
+const IDLE_IN_TRANSACTION: &str = "SET idle_in_transaction_session_timeout = '60s'";
 
 /// The migrations this build carries.
 pub(super) fn migrator() -> Migrator {
