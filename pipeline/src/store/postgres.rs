@@ -13,9 +13,9 @@ use sqlx::{AnyPool, Executor, Row};
 /// Opens the pool; sessions speak UTC so stored times read the same on
 /// every workstation. A session left idle inside a transaction (its
 /// workstation's network cut mid-transaction, the server never told) is
-/// ended by the server after a minute ([`IDLE_IN_TRANSACTION`]): otherwise its row
-/// locks outlive it until TCP gives up (hours), and claims, which skip
-/// locked rows, never see those pages again.
+/// ended by the server after a minute ([`IDLE_IN_TRANSACTION`]):
+/// otherwise its row locks outlive it until TCP gives up (hours), and
+/// claims, which skip locked rows, never see those pages again.
 pub(super) async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
     AnyPoolOptions::new()
         .max_connections(8)
