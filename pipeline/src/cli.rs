@@ -366,6 +366,16 @@ pub enum BatchAction {
         /// A batch id, name, source folder or the folder name as dropped.
         batch: String,
     },
+    /// Queue a batch's failed documents again once the cause is fixed
+    /// (a language installed, a limit raised): their failed pages are read
+    /// again by the next `folio run` of the folder or any `folio worker`.
+    Retry {
+        /// A batch id, name, source folder or the folder name as dropped.
+        batch: String,
+        /// Why, for the batch's history (e.g. "chi_sim installed").
+        #[arg(long, default_value = "retried by the operator")]
+        reason: String,
+    },
 }
 
 /// Runs the parsed command.
@@ -596,6 +606,37 @@ async fn dispatch(command: Command, mut settings: Settings) -> Result<ExitCode, 
                 ),
             }
             Ok(ExitCode::Ok)
+        }
+        Command::Batch {
+            action: BatchAction::Retry { batch, reason },
+        } => {
+            let store = Store::open(&settings.database_url).await?;
+            let retried = store.retry_failed(&batch, &Actor::user(), &reason).await;
+            store.close().await;
+            let r = retried?;
+            for (doc, why) in &r.kept {
+                eprintln!("folio: {doc} not retried: {why}");
+            }
+            if r.documents.is_empty() {
+                println!(
+                    "batch {} ({}): no failed document to retry",
+                    r.batch_name, r.batch_id
+                );
+            } else {
+                println!(
+                    "batch {} ({}): {} document(s) and {} failed page(s) queued again; \
+                     `folio run` on its folder or any `folio worker` reads them",
+                    r.batch_name,
+                    r.batch_id,
+                    r.documents.len(),
+                    r.pages
+                );
+            }
+            Ok(if r.kept.is_empty() {
+                ExitCode::Ok
+            } else {
+                ExitCode::Attention
+            })
         }
         Command::Accept { command } => {
             let store = Store::open(&settings.database_url).await?;

@@ -371,6 +371,16 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
             tracing::warn!("{}: {e}", waited.display());
         }
     }
+    if state != DocState::Failed {
+        // A retried document (`folio batch retry`) that now got through:
+        // what its failed attempt left is superseded.
+        let failed = export::failed_dir(out, doc);
+        if let Err(e) = std::fs::remove_dir_all(&failed)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("{}: {e}", failed.display());
+        }
+    }
     Ok(DocumentOutcome {
         state,
         package_path: dest.to_string_lossy().to_string(),

@@ -516,6 +516,29 @@ impl Store {
         .await
     }
 
+    /// The batch an operator names: by id, name or source folder, or by
+    /// the folder name as it was dropped into a watch folder.
+    pub async fn operator_batch(&self, key: &str) -> Result<BatchRow, FolioError> {
+        if let Some(b) = self.find_batch(key).await? {
+            return Ok(b);
+        }
+        let by_name = self
+            .watched_batches()
+            .await?
+            .into_iter()
+            .find(|b| b.source_name == key);
+        match by_name {
+            Some(w) => self
+                .batch(&w.batch_id)
+                .await?
+                .ok_or_else(|| self.err(format!("batch {} vanished", w.batch_id))),
+            None => Err(FolioError::input(
+                key,
+                "no such batch in the store (give its id, name or folder)",
+            )),
+        }
+    }
+
     /// `folio batch confirm`: the operator accepts a held batch as it is;
     /// its documents may be packaged. Returns the batch and the reason it
     /// was held (`None`: it was not held).
@@ -524,28 +547,7 @@ impl Store {
         key: &str,
         actor: &Actor,
     ) -> Result<(BatchRow, Option<String>), FolioError> {
-        let batch = match self.find_batch(key).await? {
-            Some(b) => b,
-            None => {
-                let by_name = self
-                    .watched_batches()
-                    .await?
-                    .into_iter()
-                    .find(|b| b.source_name == key);
-                match by_name {
-                    Some(w) => self
-                        .batch(&w.batch_id)
-                        .await?
-                        .ok_or_else(|| self.err(format!("batch {} vanished", w.batch_id)))?,
-                    None => {
-                        return Err(FolioError::input(
-                            key,
-                            "no such batch in the store (give its id, name or folder)",
-                        ));
-                    }
-                }
-            }
-        };
+        let batch = self.operator_batch(key).await?;
         let mut tx: Tx = self.begin().await?;
         let held: Option<String> = sqlx::query("SELECT held FROM batches WHERE id = $1")
             .bind(&batch.id)

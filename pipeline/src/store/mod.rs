@@ -18,6 +18,7 @@ mod keying;
 pub mod monthly;
 mod postgres;
 mod records;
+pub mod retry;
 pub mod review;
 mod sqlite;
 
@@ -1564,7 +1565,7 @@ impl Store {
 /// Stores a page's results when the lease token is still the page's
 /// ($21 page id, $22 token); shared by both backends' commit paths.
 const COMPLETE_PAGE: &str = "UPDATE pages SET state = $1, lease_owner = NULL, lease_token = NULL, \
-     lease_expires = NULL, width = $2, height = $3, dpi = $4, color = $5, skew_deg = $6, \
+     lease_expires = NULL, width = $2, height = $3, dpi = NULLIF($4, -1.0), color = $5, skew_deg = $6, \
      orientation_deg = $7, blank = $8, qc_pass = $9, qc_reasons = {json:$10}, phash = {json:$11}, \
      report = {json:$12}, ocr_text = $13, ocr_confidence = $14, words = {json:$15}, \
      derived_path = $16, failure = $17, image_ms = $18, ocr_ms = $19, done_by = $20, \
@@ -1583,7 +1584,12 @@ fn bind_page_result<'q>(
     q.bind(state.as_str())
         .bind(result.width)
         .bind(result.height)
-        .bind(result.dpi)
+        // No dpi (a page that failed before decoding) is bound as -1 and
+        // stored as NULL: sqlx's Any driver sends a null f64 as a null
+        // float4, which PostgreSQL refuses for this float8 parameter
+        // ("incorrect binary data format"), so a failed page could not be
+        // recorded there.
+        .bind(result.dpi.unwrap_or(-1.0))
         .bind(&result.color)
         .bind(result.skew_deg)
         .bind(result.orientation_deg)

@@ -1,0 +1,221 @@
+//! End to end: a batch whose page failed is put right without ingesting
+//! it again. The original of one page goes missing from the object store
+//! between ingest and work (a disk or share hiccup), so its document
+//! fails; once the file is back, `folio batch retry` queues that document
+//! again and the next worker packages it. Nothing else is read twice, the
+//! failed attempt's folder is superseded, the delivery counts the
+//! document as packaged, and the operator's retry is in the history with
+//! the operator as actor. On SQLite and on PostgreSQL.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use util::pg::PgDb;
+use util::*;
+
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+struct Site {
+    env: Env,
+    url: String,
+    _pg: Option<PgDb>,
+}
+
+impl Site {
+    fn new(backend: Backend) -> Site {
+        let env = Env::new();
+        let (url, pg) = match backend {
+            Backend::Sqlite => (env.db_url(), None),
+            Backend::Postgres => {
+                let db = PgDb::create();
+                (db.url.clone(), Some(db))
+            }
+        };
+        Site { env, url, _pg: pg }
+    }
+
+    fn folio(&self, args: &[&str]) -> Command {
+        let mut c = self.env.folio(args);
+        c.env("FOLIO_DATABASE_URL", &self.url)
+            .env("FOLIO_USER", "ops-anna");
+        c
+    }
+
+    fn ok(&self, args: &[&str]) -> Output {
+        let out = self.folio(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "folio {args:?}: {:?}\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let out = self.ok(&["status", "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The first column of a one-row query on this site's store.
+    fn number(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        let url = self.url.clone();
+        let sql = sql.to_string();
+        util::harness::block(async move {
+            if url.starts_with("sqlite:") {
+                let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap()
+            } else {
+                let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap()
+            }
+        })
+    }
+}
+
+/// The folders a failed document's attempt leaves under `<out>/.failed`.
+fn failed_folders(out: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(out.join(".failed"))
+        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+fn retry_story(backend: Backend) {
+    let site = Site::new(backend);
+    let samples = root().join("samples/batch-0001");
+    let lost = samples.join("0001_phototest.tif");
+    let batch = make_batch(
+        &site.env,
+        "box-17",
+        &[
+            (&lost, "0001_phototest.tif"),
+            (&samples.join("0002_eurotext.tif"), "0002_eurotext.tif"),
+        ],
+    );
+    let out = site.env.out();
+    site.ok(&[
+        "ingest",
+        batch.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+
+    // A name that is no batch: a clear error, nothing changed.
+    let none = site.folio(&["batch", "retry", "box-99"]).output().unwrap();
+    assert_eq!(none.status.code(), Some(3), "{none:?}");
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        err.contains("box-99") && err.contains("no such batch"),
+        "{err}"
+    );
+
+    // The original of one page goes missing before any worker reads it.
+    let sha = sha256(&lost);
+    let object = site
+        .env
+        .data()
+        .join("objects/sha256")
+        .join(&sha[..2])
+        .join(&sha[2..]);
+    let aside = site.env.dir.path().join("aside");
+    std::fs::rename(&object, &aside).unwrap();
+    let worked = site.folio(&["worker", "--until-idle"]).output().unwrap();
+    assert!(
+        matches!(worked.status.code(), Some(0 | 4)),
+        "{worked:?}\n{}",
+        String::from_utf8_lossy(&worked.stderr)
+    );
+    let s = site.status();
+    let b = &s["batches"][0];
+    assert_eq!(b["pages"]["failed"], 1, "{s}");
+    assert_eq!(b["documents"]["failed"], 1, "{s}");
+    assert_eq!(b["documents"]["packaged"], 1, "{s}");
+    assert_eq!(failed_folders(&out).len(), 1, "the failed attempt is kept");
+    assert_eq!(packages(&out).len(), 1);
+    let read_once =
+        site.number("SELECT COUNT(*) FROM events WHERE entity = 'page' AND to_state = 'done'");
+    assert_eq!(read_once, 1);
+
+    // The file is back; the operator retries the batch by its name.
+    std::fs::rename(&aside, &object).unwrap();
+    let retried = site.ok(&["batch", "retry", "box-17", "--reason", "object restored"]);
+    let said = String::from_utf8_lossy(&retried.stdout);
+    assert!(
+        said.contains("1 document(s) and 1 failed page(s) queued again"),
+        "{said}"
+    );
+    let s = site.status();
+    assert_eq!(s["batches"][0]["state"], "processing", "{s}");
+    assert_eq!(s["batches"][0]["pages"]["queued"], 1, "{s}");
+    // A second retry finds nothing failed.
+    let again = site.ok(&["batch", "retry", "box-17"]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("no failed document to retry"),
+        "{again:?}"
+    );
+
+    site.ok(&["worker", "--until-idle"]);
+    let s = site.status();
+    let b = &s["batches"][0];
+    assert_eq!(b["state"], "packaged", "{s}");
+    assert_eq!(b["pages"]["done"], 2, "{s}");
+    assert_eq!(b["pages"]["failed"], 0, "{s}");
+    assert_eq!(b["documents"]["packaged"], 2, "{s}");
+    assert!(
+        failed_folders(&out).is_empty(),
+        "superseded: {:?}",
+        failed_folders(&out)
+    );
+    let pkgs = packages(&out);
+    assert_eq!(pkgs.len(), 2);
+    for p in &pkgs {
+        bagit_validate(p);
+    }
+    // Only the failed page was read again.
+    assert_eq!(
+        site.number("SELECT COUNT(*) FROM events WHERE entity = 'page' AND to_state = 'done'"),
+        2
+    );
+    // The delivery was written again and counts both documents.
+    let delivery = pkgs[0].parent().unwrap();
+    let d: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(delivery.join("delivery.json")).unwrap()).unwrap();
+    assert_eq!(
+        (d["packaged"].as_i64(), d["failed"].as_i64()),
+        (Some(2), Some(0)),
+        "{d}"
+    );
+    site.ok(&["verify", delivery.to_str().unwrap()]);
+    // The retry is in the history, by the operator, with the reason.
+    assert_eq!(
+        site.number(
+            "SELECT COUNT(*) FROM events WHERE actor = 'user:ops-anna' AND from_state = 'failed' \
+             AND to_state = 'queued' AND reason LIKE '%object restored%'"
+        ),
+        2,
+        "the page and its document"
+    );
+}
+
+#[test]
+fn a_failed_document_is_retried_once_its_cause_is_fixed() {
+    retry_story(Backend::Sqlite);
+}
+
+#[test]
+fn a_failed_document_is_retried_once_its_cause_is_fixed_on_postgres() {
+    retry_story(Backend::Postgres);
+}
