@@ -40,6 +40,17 @@ pub struct OrientOptions {
     /// the pipeline uses it for left-to-right scripts only
     /// (`left_to_right`).
     pub layout_upright_ratio: f32,
+    /// OSD classifies up to 250 blobs of a page in four orientations
+    /// whatever the evidence (Tesseract's detector has no early exit). A
+    /// first pass over 100 of them whose "upright" answer reaches this
+    /// confidence is taken; any other answer asks the full pass. Measured
+    /// on the shared sets (forms, tesseract-test, scribe, FUNSD; 53 pages,
+    /// each upright and upside down, at OSD's 150–200 dpi): upright pages
+    /// 1.3–12.6, 48 of them at 2 or more; no upside-down page answered
+    /// "upright" at all (over 50 blobs one did, at 0.45, and fewer
+    /// upright pages reached 2). A settled page costs about 40 % of a full
+    /// pass. 0 = always the full pass.
+    pub quick_upright_confidence: f32,
 }
 
 impl Default for OrientOptions {
@@ -49,6 +60,7 @@ impl Default for OrientOptions {
             sideways_margin: 0.05,
             ink_upright_ratio: 0.0,
             layout_upright_ratio: 0.0,
+            quick_upright_confidence: 2.0,
         }
     }
 }
@@ -134,6 +146,12 @@ impl OsdEngine {
     /// counter-clockwise: `(degrees, confidence)`, or `None` when it has
     /// no answer (too little text).
     pub fn detect(&mut self, img: &GrayImage, dpi: u32) -> Option<(u16, f32)> {
+        self.detect_sampling(img, dpi, FULL_SAMPLE)
+    }
+
+    /// As `detect`, classifying up to `blobs` of the page's blobs (OSD
+    /// samples them spread over the page; Tesseract's own budget is 250).
+    pub fn detect_sampling(&mut self, img: &GrayImage, dpi: u32, blobs: u32) -> Option<(u16, f32)> {
         let (w, h) = (
             i32::try_from(img.width()).ok()?,
             i32::try_from(img.height()).ok()?,
@@ -146,8 +164,12 @@ impl OsdEngine {
         // SAFETY: the image buffer outlives the calls; Tesseract copies it.
         let dpi_text = CString::new(dpi.clamp(70, 1200).to_string()).ok()?;
         let key = CString::new("user_defined_dpi").ok()?;
+        // Tesseract tries five times `min_characters_to_try` blobs.
+        let sample_key = CString::new("min_characters_to_try").ok()?;
+        let sample = CString::new((blobs / 5).max(1).to_string()).ok()?;
         let ok = unsafe {
             sys::TessBaseAPISetVariable(self.handle, key.as_ptr(), dpi_text.as_ptr());
+            sys::TessBaseAPISetVariable(self.handle, sample_key.as_ptr(), sample.as_ptr());
             sys::TessBaseAPISetImage(self.handle, img.as_raw().as_ptr(), w, h, 1, w);
             sys::TessBaseAPISetSourceResolution(self.handle, dpi.clamp(70, 1200) as i32);
             let ok = sys::TessBaseAPIDetectOrientationScript(
@@ -575,8 +597,16 @@ pub fn left_to_right(languages: &str) -> bool {
         })
 }
 
+/// The blobs a full OSD pass classifies (Tesseract's default budget).
+pub const FULL_SAMPLE: u32 = 250;
+
+/// The blobs of the first, quick pass (`quick_upright_confidence`).
+pub const QUICK_SAMPLE: u32 = 100;
+
 /// Decides whether a level page (text lines across) is upside down:
-/// returns 0 or 180 and OSD's confidence (0 with no answer).
+/// returns 0 or 180 and OSD's confidence (0 with no answer). A clear
+/// "upright" from a quick pass over 100 of OSD's 250 blobs settles it;
+/// anything else (upside down, doubtful, no answer) asks the full pass.
 pub fn up_or_down(
     level: &GrayImage,
     dpi: f32,
@@ -588,7 +618,14 @@ pub fn up_or_down(
     } else {
         (level.clone(), dpi)
     };
-    match osd.detect(&img, dpi.round() as u32) {
+    let dpi = dpi.round() as u32;
+    if opts.quick_upright_confidence > 0.0
+        && let Some((0, conf)) = osd.detect_sampling(&img, dpi, QUICK_SAMPLE)
+        && conf >= opts.quick_upright_confidence
+    {
+        return (0, conf);
+    }
+    match osd.detect(&img, dpi) {
         Some((180, conf)) if conf >= opts.min_osd_confidence => (180, conf),
         Some((_, conf)) => (0, conf),
         None => (0, 0.0),
