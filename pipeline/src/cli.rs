@@ -894,7 +894,20 @@ fn print_summary(s: &RunSummary, db: &str) {
             d.path.display()
         );
     }
-    if s.intake.accepted.is_empty() && s.documents.is_empty() && !s.intake.known.is_empty() {
+    let worked_earlier = s.intake.accepted.is_empty() && s.documents.is_empty();
+    if worked_earlier && (s.work.pages > 0 || s.work.documents > 0) {
+        // A resumed run, or one after `folio batch retry`: the work was
+        // queued before this run; say what it did and where the batch is.
+        let b = &s.batch_pages;
+        println!(
+            "resumed: {} page(s) and {} document(s) of this batch worked; the batch has {} page(s) done, {} failed, {} still queued",
+            s.work.pages,
+            s.work.documents,
+            b.done,
+            b.failed,
+            b.queued + b.leased
+        );
+    } else if worked_earlier && !s.intake.known.is_empty() {
         println!("nothing new: every file of this folder is already in the store");
     }
     println!(
