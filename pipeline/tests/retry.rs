@@ -63,6 +63,29 @@ impl Site {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Runs one statement on this site's store (to arrange a state the
+    /// keying station would otherwise have to produce).
+    fn exec(&self, sql: &str) {
+        use sqlx::Connection;
+        let url = self.url.clone();
+        let sql = sql.to_string();
+        util::harness::block(async move {
+            if url.starts_with("sqlite:") {
+                let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            } else {
+                let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+
     /// The first column of a one-row query on this site's store.
     fn number(&self, sql: &str) -> i64 {
         use sqlx::Connection;
@@ -149,8 +172,33 @@ fn retry_story(backend: Backend) {
         site.number("SELECT COUNT(*) FROM events WHERE entity = 'page' AND to_state = 'done'");
     assert_eq!(read_once, 1);
 
-    // The file is back; the operator retries the batch by its name.
+    // The file is back. A failed document a keyer has already typed a
+    // field of is not retried: that work would be discarded.
     std::fs::rename(&aside, &object).unwrap();
+    site.exec(
+        "INSERT INTO fields (document_id, name, confidence, status) \
+         SELECT id, 'claim_no', 0.3, 'awaiting_keying' FROM documents WHERE state = 'failed'",
+    );
+    site.exec(
+        "INSERT INTO tasks (document_id, field, kind, pass, state) \
+         SELECT id, 'claim_no', 'key', 1, 'done' FROM documents WHERE state = 'failed'",
+    );
+    let kept = site.folio(&["batch", "retry", "box-17"]).output().unwrap();
+    assert_eq!(kept.status.code(), Some(4), "{kept:?}");
+    let err = String::from_utf8_lossy(&kept.stderr);
+    assert!(
+        err.contains("not retried") && err.contains("1 keying task(s)"),
+        "{err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&kept.stdout).contains("no failed document to retry"),
+        "{kept:?}"
+    );
+    assert_eq!(site.status()["batches"][0]["documents"]["failed"], 1);
+    site.exec("DELETE FROM tasks");
+    site.exec("DELETE FROM fields WHERE name = 'claim_no'");
+
+    // Untouched, the operator retries the batch by its name.
     let retried = site.ok(&["batch", "retry", "box-17", "--reason", "object restored"]);
     let said = String::from_utf8_lossy(&retried.stdout);
     assert!(

@@ -69,15 +69,15 @@ impl Store {
             ..Retried::default()
         };
         for doc in docs {
-            let keyed: i64 = sqlx::query(
-                "SELECT COUNT(*) FROM tasks WHERE document_id = $1 AND state <> 'queued'",
-            )
-            .bind(&doc)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?
-            .try_get(0)
-            .map_err(|e| self.err(e))?;
+            let keyed = self
+                .count(
+                    &mut tx,
+                    sqlx::query(
+                        "SELECT COUNT(*) FROM tasks WHERE document_id = $1 AND state <> 'queued'",
+                    )
+                    .bind(&doc),
+                )
+                .await?;
             if keyed > 0 {
                 out.kept.push((
                     doc,

@@ -185,7 +185,7 @@ const REVIEW_COLUMNS: &str = "p.id, p.document_id, p.seq, fi.original_name, p.fi
 
 impl Store {
     /// The single number a counting query gives.
-    async fn count(&self, tx: &mut Tx, query: AnyQuery<'_>) -> Result<i64, FolioError> {
+    pub(super) async fn count(&self, tx: &mut Tx, query: AnyQuery<'_>) -> Result<i64, FolioError> {
         query
             .fetch_one(&mut **tx)
             .await
