@@ -384,7 +384,15 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
     Ok(DocumentOutcome {
         state,
         package_path: dest.to_string_lossy().to_string(),
-        fields: if rekeyed { Vec::new() } else { fields },
+        // A failed document records no fields, so nothing goes to the
+        // keyers: it cannot be delivered until `folio batch retry` gets it
+        // through, and that finish reads its fields again (its index in
+        // `.failed/` still shows what was read).
+        fields: if rekeyed || state == DocState::Failed {
+            Vec::new()
+        } else {
+            fields
+        },
         rescans: rescans.to_vec(),
         rekeyed,
     })

@@ -289,3 +289,74 @@ fn a_failed_document_is_retried_once_its_cause_is_fixed() {
 fn a_failed_document_is_retried_once_its_cause_is_fixed_on_postgres() {
     retry_story(Backend::Postgres);
 }
+
+/// A failed document sends nothing to the keyers (it cannot be delivered
+/// until retried); once retried, its finish reads its fields and they go
+/// to keying like any other document's. A class whose threshold no read
+/// can meet sends every field to keying, so the batch's other document
+/// shows what the failed one would have cost.
+#[test]
+fn a_failed_document_sends_nothing_to_keying_until_retried() {
+    let site = Site::new(Backend::Sqlite);
+    let class = std::fs::read_to_string(root().join("config/classes/insurance_registration.toml"))
+        .unwrap()
+        .replace("confidence_threshold = 0.80", "confidence_threshold = 1.0")
+        .replace("name = \"insurance_registration\"", "name = \"strict\"");
+    let config = write_config(&site.env, "strict", &[("strict", class)]);
+    let cfg = config.to_str().unwrap();
+    let (first, second) = (
+        shared("forms-zh/form_000.tif"),
+        shared("forms-zh/form_004.jpg"),
+    );
+    let batch = make_batch(
+        &site.env,
+        "forms",
+        &[(&first, "form_000.tif"), (&second, "form_004.jpg")],
+    );
+    let out = site.env.out();
+    site.ok(&[
+        "--config",
+        cfg,
+        "ingest",
+        batch.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let sha = sha256(&first);
+    let object = site
+        .env
+        .data()
+        .join("objects/sha256")
+        .join(&sha[..2])
+        .join(&sha[2..]);
+    let aside = site.env.dir.path().join("aside");
+    std::fs::rename(&object, &aside).unwrap();
+    let _ = site
+        .folio(&["--config", cfg, "worker", "--until-idle"])
+        .output()
+        .unwrap();
+    let tasks_of = |state: &str| {
+        site.number(&format!(
+            "SELECT COUNT(*) FROM tasks t JOIN documents d ON d.id = t.document_id WHERE d.state = '{state}'"
+        ))
+    };
+    let fields_of = |state: &str| {
+        site.number(&format!(
+            "SELECT COUNT(*) FROM fields f JOIN documents d ON d.id = f.document_id WHERE d.state = '{state}'"
+        ))
+    };
+    assert_eq!(
+        tasks_of("awaiting_keying"),
+        12,
+        "6 fields, two blind passes each"
+    );
+    assert_eq!((fields_of("failed"), tasks_of("failed")), (0, 0));
+
+    std::fs::rename(&aside, &object).unwrap();
+    site.ok(&["--config", cfg, "batch", "retry", "forms"]);
+    site.ok(&["--config", cfg, "worker", "--until-idle"]);
+    let s = site.status();
+    assert_eq!(s["batches"][0]["documents"]["awaiting_keying"], 2, "{s}");
+    assert_eq!(tasks_of("awaiting_keying"), 24);
+    assert_eq!(fields_of("awaiting_keying"), 12);
+}
