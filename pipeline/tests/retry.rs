@@ -63,6 +63,21 @@ impl Site {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Moves the object-store copy of `original` aside (a disk or share
+    /// hiccup); returns where it was and where it is, to put it back.
+    fn lose_original(&self, original: &Path) -> (PathBuf, PathBuf) {
+        let sha = sha256(original);
+        let object = self
+            .env
+            .data()
+            .join("objects/sha256")
+            .join(&sha[..2])
+            .join(&sha[2..]);
+        let aside = self.env.dir.path().join("aside");
+        std::fs::rename(&object, &aside).unwrap();
+        (object, aside)
+    }
+
     /// Runs one statement on this site's store (to arrange a state the
     /// keying station would otherwise have to produce).
     fn exec(&self, sql: &str) {
@@ -146,15 +161,7 @@ fn retry_story(backend: Backend) {
     );
 
     // The original of one page goes missing before any worker reads it.
-    let sha = sha256(&lost);
-    let object = site
-        .env
-        .data()
-        .join("objects/sha256")
-        .join(&sha[..2])
-        .join(&sha[2..]);
-    let aside = site.env.dir.path().join("aside");
-    std::fs::rename(&object, &aside).unwrap();
+    let (object, aside) = site.lose_original(&lost);
     let worked = site.folio(&["worker", "--until-idle"]).output().unwrap();
     assert!(
         matches!(worked.status.code(), Some(0 | 4)),
@@ -322,15 +329,7 @@ fn a_failed_document_sends_nothing_to_keying_until_retried() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    let sha = sha256(&first);
-    let object = site
-        .env
-        .data()
-        .join("objects/sha256")
-        .join(&sha[..2])
-        .join(&sha[2..]);
-    let aside = site.env.dir.path().join("aside");
-    std::fs::rename(&object, &aside).unwrap();
+    let (object, aside) = site.lose_original(&first);
     let _ = site
         .folio(&["--config", cfg, "worker", "--until-idle"])
         .output()
