@@ -112,6 +112,7 @@ fn assemble(parts: &Parts, out: &Path, staging: &Path) -> Result<DocumentOutcome
                     w
                 },
                 dpi: p.result.dpi.filter(|d| *d > 0.0).unwrap_or(300.0) as f32,
+                origin: scan_origin(&p.result.report),
             })
             .collect();
         class
@@ -564,4 +565,12 @@ fn index_field(f: &FieldRow) -> serde_json::Value {
         "page": f.page,
         "bbox": bbox,
     })
+}
+
+/// Where the scan's corner lies in a page's derived image, from its
+/// stored image report (a report from before the origin was recorded,
+/// or none: the image's own corner).
+fn scan_origin(report: &str) -> [f32; 2] {
+    serde_json::from_str::<folio_stages::prepare::ImageReport>(report)
+        .map_or([0.0, 0.0], |r| r.scan_origin)
 }

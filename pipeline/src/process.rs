@@ -5,15 +5,16 @@
 //! on the worker's rayon threads, each keeping its own engines.
 
 use crate::objects::Objects;
-use crate::settings::Settings;
+use crate::settings::{FIELD_ZONE_MARGIN_MM, Recognize, Settings};
 use crate::store::{PageClaim, PageResult};
 use folio_stages::ColorMode;
 use folio_stages::decode;
 use folio_stages::encode;
 use folio_stages::orient::{self, OsdPool};
+use folio_stages::page::BBox;
 use folio_stages::page::PageImage;
-use folio_stages::prepare::{self, ImageOptions, ImageReport, StepTimes};
-use folio_stages::recognize::{OcrOptions, OcrPage, Recognizer, TesseractEngine};
+use folio_stages::prepare::{self, ImageOptions, ImageReport, PreparedPage, StepTimes};
+use folio_stages::recognize::{OcrOptions, OcrPage, Recognizer, Segmentation, TesseractEngine};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -58,12 +59,38 @@ pub fn ocr_options(settings: &Settings, languages: &str) -> OcrOptions {
 
 /// The OCR settings for a page of `class`: its languages and, where the
 /// class file sets one, its own page segmentation.
+/// A class that reads its field zones only reads each as one block
+/// unless it sets its own segmentation.
 fn class_ocr_options(settings: &Settings, class: &str, languages: &str) -> OcrOptions {
     let mut opts = ocr_options(settings, languages);
-    if let Some(s) = settings.classes.get(class).and_then(|c| c.segmentation) {
+    let class = settings.classes.get(class);
+    if class.is_some_and(|c| c.recognize == Recognize::Fields) {
+        opts.segmentation = Segmentation::SingleBlock;
+    }
+    if let Some(s) = class.and_then(|c| c.segmentation) {
         opts.segmentation = s;
     }
     opts
+}
+
+/// The boxes a page of `class` is read in: `None` for the whole page,
+/// else the class's field zones on the prepared page.
+fn field_zones(
+    settings: &Settings,
+    class: &str,
+    prepared: &PreparedPage,
+    dpi: f32,
+) -> Option<Vec<BBox>> {
+    let class = settings.classes.get(class)?;
+    if class.recognize != Recognize::Fields {
+        return None;
+    }
+    let (w, h) = prepared.for_ocr().dimensions();
+    class.fields.page_zones(
+        (w, h, dpi),
+        prepared.report.scan_origin,
+        FIELD_ZONE_MARGIN_MM,
+    )
 }
 
 /// The image-stage settings for a class's languages: the ink test that
@@ -232,6 +259,20 @@ fn run_stages(
     })
 }
 
+/// This thread's CPU time so far, in milliseconds (0 where the clock is
+/// not available).
+fn thread_cpu_ms() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid pointer.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 * 1000.0 + ts.tv_nsec as f64 / 1e6
+}
+
 fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
@@ -248,17 +289,22 @@ fn recognize_page(
     let report = &prepared.report;
     let mut steps = report.steps.clone();
     let started = Instant::now();
+    let cpu_started = thread_cpu_ms();
     let dpi = image.dpi_or_default().round() as u32;
     // A page flagged blank is not read: the flag is all it gets (its
     // text is empty, as Tesseract's on an empty sheet is, or noise).
+    let zones = field_zones(settings, &claim.class, &prepared, dpi as f32);
     let ocr = match engine {
         Ok(_) if report.blank.blank => Ok(OcrPage::default()),
-        Ok(engine) => engine
-            .recognize(prepared.for_ocr(), dpi)
-            .map_err(|e| e.to_string()),
+        Ok(engine) => match &zones {
+            Some(zones) => engine.recognize_regions(prepared.for_ocr(), dpi, zones),
+            None => engine.recognize(prepared.for_ocr(), dpi),
+        }
+        .map_err(|e| e.to_string()),
         Err(e) => Err(e.clone()),
     };
     let ocr_ms = ms_since(started);
+    steps.recognition_cpu_ms = thread_cpu_ms() - cpu_started;
     let started = Instant::now();
     let (width, height) = prepared.image.dimensions();
     let color = serde_json::to_value(image.color)

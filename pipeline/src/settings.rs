@@ -382,6 +382,9 @@ pub struct RawClass {
     /// `single_column`, `single_block`, `sparse`): a class of one-column
     /// transcripts or of sparse labels may read better or faster so.
     pub segmentation: Option<folio_stages::recognize::Segmentation>,
+    /// What recognition reads: `page` (default) or `fields`.
+    #[serde(default)]
+    pub recognize: Recognize,
     /// Fields below this confidence (0..1) go to keying; 1 keys every field.
     #[serde(default = "default_threshold")]
     pub confidence_threshold: f32,
@@ -394,6 +397,25 @@ pub struct RawClass {
     #[serde(default)]
     pub dublin_core: DublinCore,
 }
+
+/// What recognition reads on a class's pages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recognize {
+    /// The whole page: the package's text, hOCR and searchable PDF hold
+    /// every word.
+    #[default]
+    Page,
+    /// Only the boxes of the class's fields, each a zone on the page: for
+    /// data-entry work that delivers index fields and no full text. A form
+    /// is read in a fraction of the time; the text, hOCR and PDF text
+    /// layer then hold the fields' words only.
+    Fields,
+}
+
+/// Margin read around each field zone when a class reads its fields
+/// only: a word on the zone's edge is read whole, not cut.
+pub const FIELD_ZONE_MARGIN_MM: f32 = 2.0;
 
 /// `[dublin_core]` of a class: templates for the archive's descriptive
 /// metadata. `{field}` is an index field's final value; `{document}`,
@@ -431,6 +453,8 @@ pub struct DocClass {
     /// Page segmentation for this class's pages (`[ocr].segmentation`
     /// unless the class file sets its own).
     pub segmentation: Option<folio_stages::recognize::Segmentation>,
+    /// The whole page, or the fields' zones only.
+    pub recognize: Recognize,
     pub confidence_threshold: f32,
     pub split: Split,
     /// Pages per document when `split = "pages"`.
@@ -636,6 +660,7 @@ impl Settings {
                 description: "Any pages; no index fields.".into(),
                 languages: None,
                 segmentation: None,
+                recognize: Recognize::Page,
                 confidence_threshold: default_threshold(),
                 split: Split::File,
                 pages_per_document: None,
@@ -755,6 +780,26 @@ fn validate_class(
             )));
         }
     }
+    if raw.recognize == Recognize::Fields {
+        if raw.fields.is_empty() {
+            return Err(err(
+                "recognize = \"fields\" reads the fields' zones only, and the class has no fields"
+                    .into(),
+            ));
+        }
+        let by_page_zone = |f: &FieldSpec| {
+            f.zone.as_ref().is_some_and(|z| z.anchor.is_none())
+                && matches!(f.find, None | Some(folio_stages::extract::Find::Zone))
+        };
+        if let Some(f) = raw.fields.iter().find(|f| !by_page_zone(f)) {
+            return Err(err(format!(
+                "recognize = \"fields\" reads the fields' zones only, so every field needs a zone on the page \
+                 (zone = {{ dx, dy, w, h }} without anchor); field '{}' is found another way: \
+                 give it a page zone or read the whole page (recognize = \"page\")",
+                f.name
+            )));
+        }
+    }
     let fields = FieldSet::new(&raw.fields).map_err(|e| err(e.to_string()))?;
     Ok(DocClass {
         name: raw.name,
@@ -762,6 +807,7 @@ fn validate_class(
             .languages
             .unwrap_or_else(|| default_languages.to_string()),
         segmentation: raw.segmentation,
+        recognize: raw.recognize,
         confidence_threshold: raw.confidence_threshold,
         split: raw.split,
         pages_per_document,

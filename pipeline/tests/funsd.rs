@@ -163,6 +163,7 @@ fn funsd_links_on_the_annotations_own_words_above_the_measured_floor() {
             &[PageWords {
                 words: &words,
                 dpi: 100.0,
+                origin: [0.0, 0.0],
             }],
             class.confidence_threshold,
         );

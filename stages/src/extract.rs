@@ -116,6 +116,9 @@ pub struct PageWords<'a> {
     pub words: &'a [Word],
     /// Dots per inch of the raster the boxes are in (zones are scaled by it).
     pub dpi: f32,
+    /// Where the scan's top-left corner lies in that raster (the image
+    /// stage's `scan_origin`): zones on the page are placed from it.
+    pub origin: [f32; 2],
 }
 
 /// Letter case of a field's keyed value: IDs and codes are upper case on
@@ -326,6 +329,48 @@ impl FieldSet {
             .map(|c| &c.whole)
     }
 
+    /// The boxes, in pixels of a `width` × `height` page at `dpi`, that
+    /// hold every field: each page zone grown by `margin_mm` on all sides
+    /// (a word on the zone's edge is read whole; extraction still takes
+    /// only words centred inside) and clipped to the page. `None` when
+    /// some field is not a page zone (a label, linked answer or anchored
+    /// zone needs the whole page's words): such a class cannot read its
+    /// fields alone. Empty boxes (a zone off the page) are left out.
+    pub fn page_zones(
+        &self,
+        page: (u32, u32, f32),
+        origin: [f32; 2],
+        margin_mm: f32,
+    ) -> Option<Vec<BBox>> {
+        let (width, height, dpi) = page;
+        let dpi = if dpi.is_finite() && dpi > 0.0 {
+            dpi
+        } else {
+            300.0
+        };
+        let mut boxes = Vec::new();
+        for c in &self.fields {
+            let zone = c.spec.zone.as_ref().filter(|_| c.find == Find::Zone)?;
+            if zone.anchor.is_some() {
+                return None;
+            }
+            let px = zone.unit.px(dpi);
+            let pad = margin_mm.max(0.0) * Unit::Mm.px(dpi);
+            let clip = |v: f32, max: u32| v.round().clamp(0.0, max as f32) as u32;
+            let [ox, oy] = origin;
+            let b = BBox {
+                x0: clip(ox + zone.dx * px - pad, width),
+                y0: clip(oy + zone.dy * px - pad, height),
+                x1: clip(ox + (zone.dx + zone.w) * px + pad, width),
+                y1: clip(oy + (zone.dy + zone.h) * px + pad, height),
+            };
+            if b.x1 > b.x0 && b.y1 > b.y0 {
+                boxes.push(b);
+            }
+        }
+        Some(boxes)
+    }
+
     /// True when the class defines no fields (its documents package at once).
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
@@ -340,6 +385,7 @@ impl FieldSet {
             .map(|w| PageWords {
                 words: w,
                 dpi: 300.0,
+                origin: [0.0, 0.0],
             })
             .collect();
         self.extract_pages(&pages, threshold)
@@ -789,7 +835,12 @@ fn find_in_zone<'a>(
                 origins.push((line.page, x, y, words));
             }
         }
-        None => origins.extend((0..pages.len()).map(|p| (p, 0.0, 0.0, Vec::new()))),
+        None => origins.extend(
+            pages
+                .iter()
+                .enumerate()
+                .map(|(p, pw)| (p, pw.origin[0], pw.origin[1], Vec::new())),
+        ),
     }
     let anchored = c.anchor.is_some();
     let mut results: Vec<(usize, Vec<&'a Word>)> = Vec::new();
@@ -1223,6 +1274,77 @@ mod tests {
     }
 
     #[test]
+    fn page_zones_are_the_boxes_to_read_and_only_when_every_field_is_one() {
+        let on_page = |dx, dy, w, h| Zone {
+            anchor: None,
+            unit: Unit::Mm,
+            dx,
+            dy,
+            w,
+            h,
+        };
+        let set = FieldSet::new(&[
+            zoned("a", on_page(10.0, 20.0, 30.0, 5.0)),
+            // Partly off the page: clipped; wholly off: left out.
+            zoned("b", on_page(190.0, 280.0, 40.0, 40.0)),
+            zoned("c", on_page(400.0, 20.0, 10.0, 5.0)),
+        ])
+        .unwrap();
+        // 254 dpi: 10 px a millimetre; a 2-mm margin is 20 px.
+        let boxes = set
+            .page_zones((2100, 2970, 254.0), [0.0, 0.0], 2.0)
+            .unwrap();
+        assert_eq!(
+            boxes,
+            vec![
+                BBox {
+                    x0: 80,
+                    y0: 180,
+                    x1: 420,
+                    y1: 270
+                },
+                BBox {
+                    x0: 1880,
+                    y0: 2780,
+                    x1: 2100,
+                    y1: 2970
+                },
+            ]
+        );
+        // No dpi recorded: 300.
+        let b = &set.page_zones((5000, 5000, 0.0), [0.0, 0.0], 0.0).unwrap()[0];
+        assert_eq!((b.x0, b.y0), (118, 236));
+        // Placed from the scan's corner where levelling and crop moved it.
+        let b = &set
+            .page_zones((5000, 5000, 0.0), [40.0, -20.0], 0.0)
+            .unwrap()[0];
+        assert_eq!((b.x0, b.y0, b.x1), (158, 216, 512));
+        // A field found by its label, or a zone placed from an anchor,
+        // needs the whole page's words.
+        let by_label = FieldSet::new(&[
+            zoned("a", on_page(10.0, 20.0, 30.0, 5.0)),
+            spec("d", &["Date"], r"\d+", None),
+        ])
+        .unwrap();
+        assert_eq!(
+            by_label.page_zones((2480, 3508, 300.0), [0.0, 0.0], 2.0),
+            None
+        );
+        let anchored = FieldSet::new(&[zoned(
+            "a",
+            Zone {
+                anchor: Some("Date".into()),
+                ..on_page(10.0, 0.0, 30.0, 5.0)
+            },
+        )])
+        .unwrap();
+        assert_eq!(
+            anchored.page_zones((2480, 3508, 300.0), [0.0, 0.0], 2.0),
+            None
+        );
+    }
+
+    #[test]
     fn zone_by_anchor_is_scaled_by_the_pages_dpi() {
         // At 100 dpi, 1 mm = 3.937 px. The anchor "Date:" is at (100, 200);
         // the zone starts 20 mm (79 px) right of it, 0 mm down, 40 × 6 mm.
@@ -1248,6 +1370,7 @@ mod tests {
             &[PageWords {
                 words: &words,
                 dpi: 100.0,
+                origin: [0.0, 0.0],
             }],
             0.8,
         );
@@ -1260,6 +1383,7 @@ mod tests {
             &[PageWords {
                 words: &words,
                 dpi: 300.0,
+                origin: [0.0, 0.0],
             }],
             0.8,
         );
@@ -1277,6 +1401,7 @@ mod tests {
             &[PageWords {
                 words: &words,
                 dpi: 100.0,
+                origin: [0.0, 0.0],
             }],
             0.8,
         );
@@ -1321,6 +1446,7 @@ mod tests {
             &[PageWords {
                 words: &words,
                 dpi: 100.0,
+                origin: [0.0, 0.0],
             }],
             0.8,
         );

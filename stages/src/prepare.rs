@@ -33,6 +33,12 @@ pub struct ImageReport {
     /// own skew plus its placement's slant).
     pub skew: Skew,
     pub crop: Option<BBox>,
+    /// Where the scan's top-left corner (the page turned upright, before
+    /// levelling) lies in the derived page, in pixels: levelling widens
+    /// the canvas around the page's centre and the crop moves it, and a
+    /// zone measured on the paper from its corner is placed from here.
+    #[serde(default)]
+    pub scan_origin: [f32; 2],
     pub blank: BlankVerdict,
     pub qc: QcVerdict,
     pub hash: PageHash,
@@ -72,6 +78,11 @@ pub struct StepTimes {
     /// Writing it into the object store (pipeline; beside the page
     /// threads, so not part of a worker thread's time on the page).
     pub write_ms: f64,
+    /// Not a step: the CPU time recognition took on its thread (pipeline).
+    /// The store's `ocr_ms` is wall time, which also counts the moments
+    /// other threads (packaging, the store, other programs) held the core;
+    /// an honest overhead counts those as the pipeline's, not Tesseract's.
+    pub recognition_cpu_ms: f64,
 }
 
 /// A page after the image stage: the derived raster plus the report.
@@ -120,11 +131,16 @@ pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&OsdPool>) -> 
     let skew = deskew::find_skew(&turned, &opts.deskew);
     let levelled = skew.angle_deg.abs() >= opts.deskew.min_correct_deg
         && skew.confidence >= opts.deskew.min_confidence;
+    let (tw, th) = turned.dimensions();
     let level = if levelled {
         deskew::rotate(&turned, skew.angle_deg)
     } else {
         turned.into_owned()
     };
+    let widened = [
+        (level.width() as f32 - tw as f32) / 2.0,
+        (level.height() as f32 - th as f32) / 2.0,
+    ];
     steps.deskew_ms = split();
     // OSD (most of this stage's time) only where the ink of the text
     // lines (Latin script) or their layout (any left-to-right script)
@@ -198,10 +214,12 @@ pub fn prepare(page: &PageImage, opts: &ImageOptions, osd: Option<&OsdPool>) -> 
         angle_deg: skew.angle_deg + page.shown_tilt_deg,
         ..skew
     };
+    let cut = crop_box.map_or([0.0, 0.0], |b| [b.x0 as f32, b.y0 as f32]);
     let report = ImageReport {
         orientation,
         skew: shown,
         crop: crop_box,
+        scan_origin: [widened[0] - cut[0], widened[1] - cut[1]],
         blank,
         qc,
         hash,

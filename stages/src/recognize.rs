@@ -159,6 +159,71 @@ impl TesseractEngine {
     }
 }
 
+impl TesseractEngine {
+    /// Reads only the given boxes of the page (a class whose fields are
+    /// all page zones and that needs no full text): each box is one block
+    /// to Tesseract, its words in the page's pixels. The text is the
+    /// boxes' texts, one after another. A form's few field boxes are read
+    /// in a fraction of the page's time.
+    pub fn recognize_regions(
+        &mut self,
+        image: &GrayImage,
+        dpi: u32,
+        regions: &[BBox],
+    ) -> Result<OcrPage, StageError> {
+        let image = ocr_input(image);
+        let image = image.as_ref();
+        let (w, h) = image.dimensions();
+        let api = match self.api.take() {
+            Some(api) => api,
+            None => Self::start(&self.options)?,
+        };
+        let mut api = api
+            .set_frame(image.as_raw(), w as i32, h as i32, 1, w as i32)
+            .map_err(|e| StageError::Ocr(e.to_string()))?
+            .set_source_resolution(dpi as i32);
+        let mut words = Vec::new();
+        let mut texts = Vec::new();
+        for (k, r) in regions.iter().enumerate() {
+            let (rw, rh) = (
+                r.x1.min(w).saturating_sub(r.x0),
+                r.y1.min(h).saturating_sub(r.y0),
+            );
+            if rw == 0 || rh == 0 {
+                continue;
+            }
+            api = api
+                .set_rectangle(r.x0 as i32, r.y0 as i32, rw as i32, rh as i32)
+                .recognize()
+                .map_err(|e| StageError::Ocr(e.to_string()))?;
+            let tsv = api
+                .get_tsv_text(0)
+                .map_err(|e| StageError::Ocr(e.to_string()))?;
+            // Blocks numbered apart per box: no two boxes share a line.
+            let block = k as u32 * 1000;
+            words.extend(parse_tsv(&tsv).into_iter().map(|mut word| {
+                word.line.0 += block;
+                word
+            }));
+            let text = api.get_text().map_err(|e| StageError::Ocr(e.to_string()))?;
+            if !text.trim().is_empty() {
+                texts.push(text.trim_end().to_string());
+            }
+        }
+        self.api = Some(api);
+        let mean_confidence = if words.is_empty() {
+            0.0
+        } else {
+            words.iter().map(|w| w.confidence).sum::<f32>() / words.len() as f32
+        };
+        Ok(OcrPage {
+            text: texts.join("\n"),
+            words,
+            mean_confidence,
+        })
+    }
+}
+
 /// The raster Tesseract should read: a page of light text on a dark
 /// ground is inverted first. Folio switches off Tesseract's own retry of
 /// every line inverted (`tessedit_do_invert = 0`: it costs on every
