@@ -190,6 +190,7 @@ mod tests {
                 confidence: skew,
             },
             crop: None,
+            scan_origin: [0.0, 0.0],
             blank: BlankVerdict {
                 blank,
                 ink_ratio: 0.001,
