@@ -170,15 +170,14 @@ fn recognition_and_texts(summary: &serde_json::Value) -> (f64, Vec<String>) {
     (cpu, texts)
 }
 
-/// `recognize = "fields"`: only the six value boxes are read, each a zone
-/// on the page placed from the scan's corner (form_000 is a 200-dpi G4
-/// page skewed 2.7°: levelling widens its canvas, and zones placed from
-/// the image's corner missed every value). Accepted values are true, as
-/// many are accepted as by the whole-page class, recognition takes a
-/// fraction of the whole page's time, and the text holds the fields'
-/// words only. Measured on the 30 shared forms: 171 of 180 accepted and
-/// right, 1 accepted wrong at 0.88 (hence the class's 0.90), recognition
-/// 3.2 s against 13.2 s for the whole pages, `folio run` 2.7 s against 7.7 s.
+/// `recognize = "fields"`: only the six rows that hold the fields are
+/// read, each a zone on the page placed from the scan's corner (form_000
+/// is a 200-dpi G4 page levelled by 2.7°: levelling widens its canvas, and
+/// zones placed from the image's corner missed every value). Accepted
+/// values are true, recognition takes a fraction of the whole page's time,
+/// and the text holds those rows only. Measured on the 30 shared forms
+/// (`benches/fields_only.sh`): 171-173 of 180 accepted and right, none
+/// wrong; recognition 6.2 s against 13.3 s, `folio run` 4.3 s against 7.8 s.
 #[test]
 fn a_class_that_reads_its_fields_only_reads_them_right_in_a_fraction_of_the_time() {
     let env = Env::new();
@@ -237,9 +236,9 @@ fn a_class_that_reads_its_fields_only_reads_them_right_in_a_fraction_of_the_time
         texts.iter().all(|t| t.contains("Personal Insurance")),
         "{texts:?}"
     );
-    // Measured on these four: about a quarter.
+    // Measured on these four: under half.
     assert!(
-        fields_cpu < 0.6 * page_cpu,
+        fields_cpu < 0.7 * page_cpu,
         "fields {fields_cpu:.0} ms against whole pages {page_cpu:.0} ms"
     );
 }

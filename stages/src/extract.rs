@@ -483,6 +483,11 @@ struct Found<'a> {
     page: usize,
     text: String,
     words: Vec<&'a Word>,
+    /// Where each word stands in `text` (byte ranges), where the finder
+    /// knows: a value cut out of a cell by its pattern is then as sure as
+    /// its own words, not as the cell's least sure word (a zone holding
+    /// the printed label beside the value).
+    spans: Vec<(usize, usize, &'a Word)>,
     /// Factor on the words' confidence (1 = sure of the link) and why.
     doubt: Option<(f32, String)>,
 }
@@ -528,6 +533,7 @@ fn find_after_label<'a>(c: &Compiled, lines: &[Line<'a>]) -> Result<Found<'a>, M
             .filter(|(s, e, _)| *s < end && *e > start)
             .map(|(_, _, w)| *w)
             .collect(),
+        spans: Vec::new(),
         doubt: None,
     })
 }
@@ -804,6 +810,7 @@ fn find_linked<'a>(
             .iter()
             .flat_map(|(li, idx)| idx.iter().map(|&i| lines[*li].spans[i].2))
             .collect(),
+        spans: Vec::new(),
         doubt,
     })
 }
@@ -878,13 +885,22 @@ fn find_in_zone<'a>(
             "nothing written in the zone".into()
         });
     };
-    // Reading order: the zone's words as lines.
+    // Reading order: the zone's words as lines, each word's place kept.
     let owned: Vec<Word> = words.iter().map(|w| (*w).clone()).collect();
-    let text = build_lines(*page, &owned)
-        .iter()
-        .map(|l| l.text.clone())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut text = String::new();
+    let mut spans = Vec::new();
+    for line in build_lines(*page, &owned) {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        let base = text.len();
+        text.push_str(&line.text);
+        for (start, end, w) in &line.spans {
+            if let Some(i) = owned.iter().position(|o| std::ptr::eq(o, *w)) {
+                spans.push((base + start, base + end, words[i]));
+            }
+        }
+    }
     let doubt = (results.len() > 1).then(|| {
         (
             0.5,
@@ -898,6 +914,7 @@ fn find_in_zone<'a>(
         page: *page,
         text,
         words: words.clone(),
+        spans,
         doubt,
     })
 }
@@ -918,32 +935,40 @@ fn route(c: &Compiled, found: Result<Found, Missing>, threshold: f32) -> FieldVa
             };
         }
     };
-    let mut confidence = found
-        .words
+    let mut text = found.text;
+    let mut words = found.words;
+    let mut problem = None;
+    // A zone or linked answer is the whole cell: the value is the part
+    // that matches the field's pattern, and where the finder knows its
+    // words' places, only the words it overlaps speak for it.
+    if c.find != Find::Label && spec.pattern != FREE_TEXT {
+        match c.value.find(&text) {
+            Some(m) => {
+                let own: Vec<&Word> = found
+                    .spans
+                    .iter()
+                    .filter(|(s, e, _)| *s < m.end() && *e > m.start())
+                    .map(|(_, _, w)| *w)
+                    .collect();
+                if !own.is_empty() {
+                    words = own;
+                }
+                text = m.as_str().to_string();
+            }
+            None => problem = Some(format!("'{text}' does not match the field's pattern")),
+        }
+    }
+    let mut confidence = words
         .iter()
         .map(|w| w.confidence)
         .fold(100.0f32, f32::min)
         .clamp(0.0, 100.0)
         / 100.0;
-    let mut text = found.text;
-    let mut problem = None;
-    // A zone or linked answer is the whole cell: the value is the part
-    // that matches the field's pattern.
-    if c.find != Find::Label && spec.pattern != FREE_TEXT {
-        match c.value.find(&text) {
-            Some(m) => text = m.as_str().to_string(),
-            None => problem = Some(format!("'{text}' does not match the field's pattern")),
-        }
-    }
     if let Some((factor, why)) = &found.doubt {
         confidence *= factor;
         problem = problem.or_else(|| (confidence < threshold).then(|| why.clone()));
     }
-    let bbox = found
-        .words
-        .iter()
-        .map(|w| w.bbox)
-        .reduce(|a, b| a.union(&b));
+    let bbox = words.iter().map(|w| w.bbox).reduce(|a, b| a.union(&b));
     let route = match (problem, spec.validate) {
         (Some(reason), _) => Route::Keying { reason },
         (None, Some(v)) if !v.check(&text) => Route::Keying {
@@ -1342,6 +1367,45 @@ mod tests {
             anchored.page_zones((2480, 3508, 300.0), [0.0, 0.0], 2.0),
             None
         );
+    }
+
+    #[test]
+    fn a_page_zone_holding_its_label_is_as_sure_as_the_values_own_words() {
+        // A row read whole (label and value) for context: the pattern cuts
+        // the value out, and the label's unsure words neither lower its
+        // confidence nor widen its box. The page's corner moved by 30 px.
+        let words = vec![
+            at("保险金额", 60, 330, 70, 41.0),
+            at("Amount", 140, 330, 60, 62.0),
+            at("73,272.77", 330, 330, 90, 93.0),
+        ];
+        let spec = FieldSpec {
+            zone: Some(Zone {
+                anchor: None,
+                unit: Unit::Mm,
+                dx: 10.0,
+                dy: 70.0,
+                w: 100.0,
+                h: 10.0,
+            }),
+            ..spec("amount", &[], r"\d{1,3}(,\d{3})*\.\d{2}", None)
+        };
+        let set = FieldSet::new(&[spec]).unwrap();
+        // 100 dpi: the zone is 39–433 px across, 276–315 px down from the
+        // corner, so 306–345 px on this page.
+        let page = |origin| PageWords {
+            words: &words,
+            dpi: 100.0,
+            origin,
+        };
+        let got = set.extract_pages(&[page([0.0, 30.0])], 0.8);
+        assert_eq!(got[0].value.as_deref(), Some("73,272.77"));
+        assert!((got[0].confidence - 0.93).abs() < 1e-4, "{:?}", got[0]);
+        assert_eq!(got[0].route, Route::Accepted);
+        assert_eq!(got[0].bbox.map(|b| b.x0), Some(330));
+        // From the image's own corner the zone misses the row.
+        let got = set.extract_pages(&[page([0.0, 0.0])], 0.8);
+        assert_eq!(got[0].value, None);
     }
 
     #[test]
