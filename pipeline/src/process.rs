@@ -11,8 +11,7 @@ use folio_stages::ColorMode;
 use folio_stages::decode;
 use folio_stages::encode;
 use folio_stages::orient::{self, OsdPool};
-use folio_stages::page::BBox;
-use folio_stages::page::PageImage;
+use folio_stages::page::{BBox, PageImage};
 use folio_stages::prepare::{self, ImageOptions, ImageReport, PreparedPage, StepTimes};
 use folio_stages::recognize::{OcrOptions, OcrPage, Recognizer, Segmentation, TesseractEngine};
 use std::cell::RefCell;
@@ -58,9 +57,8 @@ pub fn ocr_options(settings: &Settings, languages: &str) -> OcrOptions {
 }
 
 /// The OCR settings for a page of `class`: its languages and, where the
-/// class file sets one, its own page segmentation.
-/// A class that reads its field zones only reads each as one block
-/// unless it sets its own segmentation.
+/// class file sets one, its own page segmentation (a class that reads its
+/// field zones only reads each as one block unless it sets its own).
 fn class_ocr_options(settings: &Settings, class: &str, languages: &str) -> OcrOptions {
     let mut opts = ocr_options(settings, languages);
     let class = settings.classes.get(class);

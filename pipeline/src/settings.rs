@@ -780,27 +780,22 @@ fn validate_class(
             )));
         }
     }
+    let fields = FieldSet::new(&raw.fields).map_err(|e| err(e.to_string()))?;
     if raw.recognize == Recognize::Fields {
-        if raw.fields.is_empty() {
+        if fields.is_empty() {
             return Err(err(
                 "recognize = \"fields\" reads the fields' zones only, and the class has no fields"
                     .into(),
             ));
         }
-        let by_page_zone = |f: &FieldSpec| {
-            f.zone.as_ref().is_some_and(|z| z.anchor.is_none())
-                && matches!(f.find, None | Some(folio_stages::extract::Find::Zone))
-        };
-        if let Some(f) = raw.fields.iter().find(|f| !by_page_zone(f)) {
+        if let Some(name) = fields.first_not_on_page() {
             return Err(err(format!(
                 "recognize = \"fields\" reads the fields' zones only, so every field needs a zone on the page \
-                 (zone = {{ dx, dy, w, h }} without anchor); field '{}' is found another way: \
-                 give it a page zone or read the whole page (recognize = \"page\")",
-                f.name
+                 (zone = {{ dx, dy, w, h }} without anchor); field '{name}' is found another way: \
+                 give it a page zone or read the whole page (recognize = \"page\")"
             )));
         }
     }
-    let fields = FieldSet::new(&raw.fields).map_err(|e| err(e.to_string()))?;
     Ok(DocClass {
         name: raw.name,
         languages: raw

@@ -206,6 +206,16 @@ struct Compiled {
     anchor: Option<Regex>,
 }
 
+impl Compiled {
+    /// The field's zone when it is found by a zone on the page (no anchor).
+    fn page_zone(&self) -> Option<&Zone> {
+        self.spec
+            .zone
+            .as_ref()
+            .filter(|z| self.find == Find::Zone && z.anchor.is_none())
+    }
+}
+
 /// A class's fields, compiled once and shared by all workers.
 #[derive(Debug, Clone)]
 pub struct FieldSet {
@@ -350,10 +360,7 @@ impl FieldSet {
         };
         let mut boxes = Vec::new();
         for c in &self.fields {
-            let zone = c.spec.zone.as_ref().filter(|_| c.find == Find::Zone)?;
-            if zone.anchor.is_some() {
-                return None;
-            }
+            let zone = c.page_zone()?;
             let px = zone.unit.px(dpi);
             let pad = margin_mm.max(0.0) * Unit::Mm.px(dpi);
             let clip = |v: f32, max: u32| v.round().clamp(0.0, max as f32) as u32;
@@ -369,6 +376,16 @@ impl FieldSet {
             }
         }
         Some(boxes)
+    }
+
+    /// The first field that is not a zone on the page (found by a label,
+    /// a linked answer or an anchored zone), by name: a class with one
+    /// cannot read its fields alone.
+    pub fn first_not_on_page(&self) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|c| c.page_zone().is_none())
+            .map(|c| c.spec.name.as_str())
     }
 
     /// True when the class defines no fields (its documents package at once).
@@ -1355,6 +1372,8 @@ mod tests {
             by_label.page_zones((2480, 3508, 300.0), [0.0, 0.0], 2.0),
             None
         );
+        assert_eq!(by_label.first_not_on_page(), Some("d"));
+        assert_eq!(set.first_not_on_page(), None);
         let anchored = FieldSet::new(&[zoned(
             "a",
             Zone {
@@ -1367,6 +1386,7 @@ mod tests {
             anchored.page_zones((2480, 3508, 300.0), [0.0, 0.0], 2.0),
             None
         );
+        assert_eq!(anchored.first_not_on_page(), Some("a"));
     }
 
     #[test]

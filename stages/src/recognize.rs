@@ -143,23 +143,16 @@ impl TesseractEngine {
             }
             None => (words, text),
         };
-        let mean_confidence = if words.is_empty() {
-            0.0
-        } else {
-            words.iter().map(|w| w.confidence).sum::<f32>() / words.len() as f32
-        };
         Ok((
             api,
             OcrPage {
                 text: text.trim_end().to_string(),
+                mean_confidence: mean_confidence(&words),
                 words,
-                mean_confidence,
             },
         ))
     }
-}
 
-impl TesseractEngine {
     /// Reads only the given boxes of the page (a class whose fields are
     /// all page zones and that needs no full text): each box is one block
     /// to Tesseract, its words in the page's pixels. The text is the
@@ -211,16 +204,20 @@ impl TesseractEngine {
             }
         }
         self.api = Some(api);
-        let mean_confidence = if words.is_empty() {
-            0.0
-        } else {
-            words.iter().map(|w| w.confidence).sum::<f32>() / words.len() as f32
-        };
         Ok(OcrPage {
             text: texts.join("\n"),
+            mean_confidence: mean_confidence(&words),
             words,
-            mean_confidence,
         })
+    }
+}
+
+/// Mean word confidence, 0–100 (0 when no words).
+fn mean_confidence(words: &[Word]) -> f32 {
+    if words.is_empty() {
+        0.0
+    } else {
+        words.iter().map(|w| w.confidence).sum::<f32>() / words.len() as f32
     }
 }
 
